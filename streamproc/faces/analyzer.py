@@ -1,0 +1,168 @@
+"""From pixels to analysed faces: the one place where the face models are combined.
+
+Every face operation (DetectFaces, CompareFaces, IndexFaces, searches, per-frame
+analysis) goes through :class:`FaceAnalyzer`, so they all see the same faces.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from streamproc.faces.attributes import AttributeModels, FaceAttributes
+from streamproc.faces.detector import DetectedFace, FaceDetector
+from streamproc.faces.embedder import FaceEmbedder
+from streamproc.images import DecodedImage
+from streamproc.vision.pose import pose_from_landmarks
+from streamproc.vision.quality import brightness, sharpness
+from streamproc.vision.rotation import rotate_points_back, rotate_upright
+
+__all__ = ["AnalyzedFace", "ImageFaces", "FaceAnalyzer"]
+
+#: Rotations tried, in this order, when an image without EXIF shows no upright face.
+ROTATIONS = (90, 270, 180)
+
+
+@dataclass
+class AnalyzedFace:
+    """One face, coordinates in pixels of the image as given (before any correction)."""
+
+    box: np.ndarray  # x1, y1, x2, y2
+    confidence: float  # 0-100
+    landmarks: np.ndarray  # 5 x 2
+    roll: float
+    yaw: float
+    pitch: float
+    brightness: float
+    sharpness: float
+    attributes: FaceAttributes | None = None
+    embedding: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def area(self) -> float:
+        return float((self.box[2] - self.box[0]) * (self.box[3] - self.box[1]))
+
+
+@dataclass
+class ImageFaces:
+    """The faces of one image, largest first, and the detected orientation."""
+
+    faces: list[AnalyzedFace]
+    width: int
+    height: int
+    orientation: str | None  # None when EXIF already oriented the image
+
+
+def _crop(rgb: np.ndarray, box: np.ndarray) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    x1, y1 = int(max(0, np.floor(box[0]))), int(max(0, np.floor(box[1])))
+    x2, y2 = int(min(w, np.ceil(box[2]))), int(min(h, np.ceil(box[3])))
+    return rgb[y1:y2, x1:x2]
+
+
+class FaceAnalyzer:
+    """Detector, embedder and attribute models, loaded once and shared by all operations."""
+
+    def __init__(self, threads: int | None = None) -> None:
+        self._threads = threads
+        self._lock = threading.Lock()
+        self._detector: FaceDetector | None = None
+        self._embedder: FaceEmbedder | None = None
+        self._attributes: AttributeModels | None = None
+
+    # Models load lazily: a process that only lists collections never pays for them.
+    @property
+    def detector(self) -> FaceDetector:
+        with self._lock:
+            if self._detector is None:
+                from streamproc.inference import get_session
+
+                self._detector = FaceDetector(get_session("yunet", self._threads))
+            return self._detector
+
+    @property
+    def embedder(self) -> FaceEmbedder:
+        with self._lock:
+            if self._embedder is None:
+                from streamproc.inference import get_session
+
+                self._embedder = FaceEmbedder(get_session("sface", self._threads))
+            return self._embedder
+
+    @property
+    def attribute_models(self) -> AttributeModels:
+        with self._lock:
+            if self._attributes is None:
+                from streamproc.inference import get_session
+
+                self._attributes = AttributeModels(
+                    get_session("age", self._threads),
+                    get_session("gender", self._threads),
+                    get_session("emotion", self._threads),
+                )
+            return self._attributes
+
+    def _detect_oriented(
+        self, image: DecodedImage
+    ) -> tuple[list[DetectedFace], int, np.ndarray]:
+        """Detected faces, the rotation that made them upright, and the upright pixels."""
+        faces = self.detector.detect(image.rgb)
+        if faces or image.exif_oriented:
+            return faces, 0, image.rgb
+        for degrees in ROTATIONS:
+            upright = rotate_upright(image.rgb, degrees)
+            faces = self.detector.detect(upright)
+            if faces:
+                return faces, degrees, upright
+        return [], 0, image.rgb
+
+    def analyze(
+        self,
+        image: DecodedImage,
+        *,
+        attributes: bool = False,
+        embeddings: bool = False,
+        max_faces: int | None = None,
+        detect_orientation: bool = True,
+    ) -> ImageFaces:
+        """Detect faces (largest first) and describe the first ``max_faces`` of them."""
+        if detect_orientation:
+            detected, degrees, upright = self._detect_oriented(image)
+        else:
+            detected, degrees, upright = self.detector.detect(image.rgb), 0, image.rgb
+        if max_faces is not None:
+            detected = detected[:max_faces]
+        faces: list[AnalyzedFace] = []
+        for det in detected:
+            roll, yaw, pitch = pose_from_landmarks(det.landmarks)
+            crop = _crop(upright, det.box)
+            corners = rotate_points_back(
+                det.box.reshape(2, 2), degrees, image.width, image.height
+            )
+            box = np.concatenate([corners.min(axis=0), corners.max(axis=0)])
+            faces.append(
+                AnalyzedFace(
+                    box=box,
+                    confidence=min(100.0, det.score * 100.0),
+                    landmarks=rotate_points_back(det.landmarks, degrees, image.width, image.height),
+                    roll=roll,
+                    yaw=yaw,
+                    pitch=pitch,
+                    brightness=brightness(crop),
+                    sharpness=sharpness(crop),
+                )
+            )
+        if faces and embeddings:
+            vectors = self.embedder.embed(upright, [d.landmarks for d in detected])
+            for face, vector in zip(faces, vectors, strict=True):
+                face.embedding = vector
+        if faces and attributes:
+            predicted = self.attribute_models.predict(
+                upright, [d.box for d in detected], [d.landmarks for d in detected]
+            )
+            for face, attrs in zip(faces, predicted, strict=True):
+                face.attributes = attrs
+        orientation = None if image.exif_oriented else f"ROTATE_{degrees}"
+        return ImageFaces(faces=faces, width=image.width, height=image.height, orientation=orientation)

@@ -1,0 +1,31 @@
+"""SFace identity embeddings from aligned 112 x 112 face crops."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from streamproc.vision.align import align_face
+
+__all__ = ["EMBEDDING_SIZE", "FaceEmbedder"]
+
+EMBEDDING_SIZE = 128
+
+
+class FaceEmbedder:
+    """Aligns each face on its five landmarks, then embeds it; vectors are L2-normalised."""
+
+    def __init__(self, session: object) -> None:
+        self._session = session
+        self._input_name = session.get_inputs()[0].name  # type: ignore[attr-defined]
+
+    def embed(self, rgb: np.ndarray, landmarks: list[np.ndarray]) -> np.ndarray:
+        """``N x 128`` float32 unit vectors, one per landmark set, in one batch."""
+        if not landmarks:
+            return np.zeros((0, EMBEDDING_SIZE), dtype=np.float32)
+        crops = np.stack([align_face(rgb, lm, 112) for lm in landmarks])
+        blob = np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32)
+        vectors = np.concatenate(
+            [self._session.run(None, {self._input_name: blob[i : i + 1]})[0] for i in range(len(blob))]  # type: ignore[attr-defined]
+        ).astype(np.float32)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.maximum(norms, 1e-12)

@@ -1,0 +1,71 @@
+"""What an operation is, and the shared context operations run in."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from streamproc.settings import Settings
+from streamproc.shapes import Request, Shape
+
+if TYPE_CHECKING:
+    from streamproc.faces import FaceAnalyzer
+
+__all__ = ["Operation", "OperationContext", "snake_case"]
+
+
+def snake_case(name: str) -> str:
+    """``"SearchFacesByImage"`` → ``"search_faces_by_image"`` (boto3's method names)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A Rekognition action: its shapes and the function that answers it."""
+
+    name: str
+    request: type[Request]
+    response: type[Shape]
+    handler: Callable[[Any, OperationContext], Shape]
+    summary: str = ""
+
+    @property
+    def method_name(self) -> str:
+        return snake_case(self.name)
+
+    @property
+    def cli_name(self) -> str:
+        return self.method_name.replace("_", "-")
+
+
+class OperationContext:
+    """Shared, lazily built resources: models load on first use, once per process."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self._lock = threading.Lock()
+        self._resources: dict[str, Any] = {}
+
+    def resource(self, key: str, factory: Callable[[], Any]) -> Any:
+        """A process-wide singleton for plugins' own resources (catalogs, extra models)."""
+        with self._lock:
+            if key not in self._resources:
+                self._resources[key] = factory()
+            return self._resources[key]
+
+    @cached_property
+    def faces(self) -> FaceAnalyzer:
+        from streamproc.faces import FaceAnalyzer
+
+        return FaceAnalyzer(threads=self.settings.threads)
+
+    def close(self) -> None:
+        for value in self._resources.values():
+            close = getattr(value, "close", None)
+            if callable(close):
+                close()
+        self._resources.clear()
