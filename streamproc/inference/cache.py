@@ -57,6 +57,7 @@ def _write_atomically(target: Path, data: bytes) -> None:
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}-", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o644)  # mkstemp's 0600 would hide the cache from others
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
