@@ -25,6 +25,8 @@ CHANNEL_MEANS = np.array([122.781998, 117.000999, 104.297997], dtype=np.float32)
 AGE_BINS = np.array([0.25, *range(1, 81)], dtype=np.float32)
 EMOTION_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 EMOTION_MARGIN = 0.1
+AGE_MIN_HALF_WIDTH = 3.0
+AGE_RELATIVE_HALF_WIDTH = 0.1
 
 
 @dataclass(frozen=True)
@@ -36,13 +38,17 @@ class FaceAttributes:
     emotions: dict[str, float]  # fer class -> probability
 
 
-def age_range(probs: np.ndarray, coverage: float = 0.8) -> tuple[int, int]:
-    """The central ``coverage`` interval of the age distribution, as whole years."""
-    cdf = np.cumsum(probs / probs.sum())
-    tail = (1.0 - coverage) / 2
-    low = AGE_BINS[int(np.searchsorted(cdf, tail))]
-    high = AGE_BINS[min(int(np.searchsorted(cdf, 1.0 - tail)), len(AGE_BINS) - 1)]
-    return int(np.floor(low)), int(np.ceil(high))
+def age_range(probs: np.ndarray) -> tuple[int, int]:
+    """Expected age plus or minus the model's spread, never narrower than 3 years + 10 %.
+
+    The dlib age net is over-confident (often > 0.9 on one year), so its own spread
+    alone would give ranges like 29-29; real age estimates are not that precise.
+    """
+    p = probs / probs.sum()
+    centre = float((p * AGE_BINS).sum())
+    spread = float(np.sqrt((p * (AGE_BINS - centre) ** 2).sum()))
+    half = max(spread, AGE_MIN_HALF_WIDTH + AGE_RELATIVE_HALF_WIDTH * centre)
+    return max(0, int(np.floor(centre - half))), int(np.ceil(centre + half))
 
 
 def _dlib_chip(rgb: np.ndarray, landmarks: np.ndarray, size: int) -> np.ndarray:

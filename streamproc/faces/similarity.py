@@ -13,8 +13,8 @@ import numpy as np
 
 __all__ = ["COSINE_AT_80", "COSINE_AT_99", "similarity", "cosine_for_similarity"]
 
-COSINE_AT_80 = 0.40
-COSINE_AT_99 = 0.55
+COSINE_AT_80 = 0.46
+COSINE_AT_99 = 0.60
 
 _LOGIT_80 = math.log(80 / 20)
 _LOGIT_99 = math.log(99 / 1)

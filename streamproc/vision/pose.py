@@ -17,7 +17,7 @@ import numpy as np
 __all__ = ["pose_from_landmarks"]
 
 NOSE_DEPTH = 0.55  # nose-tip depth in front of the eye plane, in eye distances
-FRONTAL_NOSE_RATIO = 0.494  # (nose - eyes) / (mouth - eyes) on a frontal face (template)
+FRONTAL_NOSE_RATIO = 0.59  # YuNet nose height between eyes and mouth, median of the face sets
 EYE_MOUTH_HEIGHT = 1.16  # eye line to mouth line, in eye distances (template)
 
 
