@@ -23,6 +23,8 @@ __all__ = ["AnalyzedFace", "ImageFaces", "FaceAnalyzer"]
 
 #: Rotations tried, in this order, when an image without EXIF shows no upright face.
 ROTATIONS = (90, 270, 180)
+#: A rotated pass is a guess about the whole image: it must find a clear face.
+ROTATED_MIN_SCORE = 0.85
 
 
 @dataclass
@@ -113,7 +115,7 @@ class FaceAnalyzer:
             return faces, 0, image.rgb
         for degrees in ROTATIONS:
             upright = rotate_upright(image.rgb, degrees)
-            faces = self.detector.detect(upright)
+            faces = self.detector.detect(upright, min_score=ROTATED_MIN_SCORE)
             if faces:
                 return faces, degrees, upright
         return [], 0, image.rgb
