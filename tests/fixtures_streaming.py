@@ -7,6 +7,7 @@ GStreamer's gst-rtsp-server driven by tests/servers/rtsp_server.py under Debian'
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -17,10 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from streamproc.sources import Source, SourceState, StatusEvent
 from streamproc.transport import EmbeddedNatsServer
 
 __all__ = [
     "RtspTestServer",
+    "SourceRecorder",
     "TEST_CLIP",
     "nats_server",
     "rtsp_server",
@@ -157,6 +160,50 @@ class RtspTestServer:
     def restart(self) -> str:
         self.stop()
         return self.start()
+
+
+class SourceRecorder:
+    """Consumes a source in a task, keeping frame metadata (not pixels) and status events.
+
+    Records any exception escaping the iterator in ``error``, which a test asserts is None:
+    a source must never raise to its reader.
+    """
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.frames: list[tuple[int, float, float, float]] = []  # number, pts, capture, got
+        self.shape: tuple[int, ...] | None = None
+        self.events: list[StatusEvent] = []
+        self.error: BaseException | None = None
+        self.started = time.monotonic()
+        self._new_frame = asyncio.Event()
+        source.add_status_listener(self.events.append)
+        self.task = asyncio.create_task(self._consume())
+
+    async def _consume(self) -> None:
+        try:
+            async for frame in self.source:
+                self.frames.append((frame.frame_number, frame.pts, frame.capture_time, time.time()))
+                self.shape = frame.rgb.shape
+                self._new_frame.set()
+        except BaseException as exc:  # noqa: BLE001 - recorded for the test to assert on
+            self.error = exc
+            raise
+
+    async def wait_frames(self, count: int, timeout: float = 10.0) -> None:
+        """Wait until ``count`` more frames than now have arrived."""
+        target = len(self.frames) + count
+        async with asyncio.timeout(timeout):
+            while len(self.frames) < target:
+                self._new_frame.clear()
+                await self._new_frame.wait()
+
+    def states(self) -> list[SourceState]:
+        return [event.state for event in self.events]
+
+    async def close(self) -> None:
+        await self.source.close()
+        await asyncio.wait_for(self.task, 10)
 
 
 @pytest.fixture
