@@ -46,6 +46,25 @@ def bulk_load(store: CollectionStore, collection_id: str, embeddings: np.ndarray
     face_ids = uuid4_strings(count)
     image_ids = uuid4_strings(count)
     now = time.time()
+    conn = store._conn()
+    # Random UUID keys scatter b-tree inserts: a large page cache keeps them in memory.
+    (cache_size,) = conn.execute("PRAGMA cache_size").fetchone()
+    conn.execute("PRAGMA cache_size = -1048576")
+    try:
+        return _insert(store, collection_id, vectors, face_ids, image_ids, now)
+    finally:
+        conn.execute(f"PRAGMA cache_size = {int(cache_size)}")
+
+
+def _insert(
+    store: CollectionStore,
+    collection_id: str,
+    vectors: np.ndarray,
+    face_ids: list[str],
+    image_ids: list[str],
+    now: float,
+) -> list[str]:
+    count, dim = vectors.shape
     with store._write() as conn:
         key, _, _, _, dimension, face_count, _, _ = store._collection_row(conn, collection_id)
         if dimension is not None and dimension != dim:

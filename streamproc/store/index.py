@@ -18,7 +18,6 @@ import numpy as np
 __all__ = ["FaceIndex"]
 
 _DEAD_SCORE = np.float32(-3.0)  # below any cosine: tombstoned or excluded rows never match
-_MIN_FLOOR = -2.0
 
 
 class FaceIndex:
@@ -149,9 +148,9 @@ class FaceIndex:
             scores[self._dead_positions] = _DEAD_SCORE
         if exclude_rowid is not None:
             scores[self._positions([exclude_rowid])] = _DEAD_SCORE
-        floor = max(float(min_score), _MIN_FLOOR)
+        floor = float(min_score)
         # A real threshold prunes cheaply; otherwise partition all scores.
-        candidates = np.flatnonzero(scores >= floor) if floor > _MIN_FLOOR else None
+        candidates = np.flatnonzero(scores >= floor) if floor > -1.0 else None
         if candidates is None:
             if max_faces < n:
                 candidates = np.argpartition(scores, n - max_faces)[n - max_faces :]

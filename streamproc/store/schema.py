@@ -188,6 +188,7 @@ def connect(db_path: Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3
         # not only a crash of this process (which NORMAL would already cover in WAL mode).
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA cache_size = -65536")  # 64 MiB: index loads and bulk inserts
         if fresh:
             _create(conn, db_path)
     except BaseException:

@@ -63,7 +63,7 @@ DEFAULT_FACE_MODEL_VERSION = "1.0"
 MAX_FACES_PER_COLLECTION = 1_000_000
 # Deletion-log entries kept per collection; a process further behind reloads its index.
 DELETION_LOG_KEEP = 100_000
-_LOAD_BATCH = 65_536
+_LOAD_BATCH = 8192  # small enough that the join buffer is reused, not re-mmapped
 
 _FACE_COLUMNS = (
     "f.id, f.face_id, i.image_id, i.external_image_id, "
