@@ -101,9 +101,12 @@ def decode_image(data: bytes) -> DecodedImage:
         )
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", PILImage.DecompressionBombWarning)
+            # Our own pixel cap below is stricter and gives a Rekognition error.
+            warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
             pil = PILImage.open(io.BytesIO(data), formats=[fmt])
-    except (OSError, SyntaxError, ValueError, PILImage.DecompressionBombError) as exc:
+    except PILImage.DecompressionBombError as exc:
+        raise ImageTooLargeException(f"Image has too many pixels: {exc}") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
         raise InvalidImageFormatException(f"Image could not be read as {fmt}: {exc}") from exc
     width, height = pil.size
     if width * height > MAX_IMAGE_PIXELS:

@@ -21,11 +21,15 @@ from streamproc.vision.rotation import rotate_points_back, rotate_upright
 
 __all__ = ["AnalyzedFace", "ImageFaces", "FaceAnalyzer"]
 
-#: Rotations tried, in this order, when an image without EXIF shows no upright face.
+#: Rotations tried when an image without EXIF shows no confident upright face.
 ROTATIONS = (90, 270, 180)
-#: A rotated pass is a guess about the whole image: it must find a clear face.
+#: YuNet half-finds sideways faces (score ~0.75-0.88, landmarks laid out as if upright),
+#: while upright faces of a usable size score >= 0.88: below this, other turns are tried.
+CONFIDENT_UPRIGHT = 0.9
+#: A rotated pass is a guess about the whole image: it must find a clear face, clearly
+#: better than the best upright one.
 ROTATED_MIN_SCORE = 0.85
-
+ROTATION_MARGIN = 0.05
 
 @dataclass
 class AnalyzedFace:
@@ -111,14 +115,18 @@ class FaceAnalyzer:
     ) -> tuple[list[DetectedFace], int, np.ndarray]:
         """Detected faces, the rotation that made them upright, and the upright pixels."""
         faces = self.detector.detect(image.rgb)
-        if faces or image.exif_oriented:
+        upright_score = self.detector.best_score(image.rgb)
+        if image.exif_oriented or upright_score >= CONFIDENT_UPRIGHT:
             return faces, 0, image.rgb
+        best, chosen = upright_score + ROTATION_MARGIN, 0
         for degrees in ROTATIONS:
-            upright = rotate_upright(image.rgb, degrees)
-            faces = self.detector.detect(upright, min_score=ROTATED_MIN_SCORE)
-            if faces:
-                return faces, degrees, upright
-        return [], 0, image.rgb
+            score = self.detector.best_score(rotate_upright(image.rgb, degrees))
+            if score >= max(best, ROTATED_MIN_SCORE):
+                best, chosen = score, degrees
+        if chosen == 0:
+            return faces, 0, image.rgb
+        upright = rotate_upright(image.rgb, chosen)
+        return self.detector.detect(upright), chosen, upright
 
     def analyze(
         self,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from streamproc.vision.boxes import nms
 from streamproc.vision.letterbox import letterbox
 from streamproc.vision.yunet import decode_yunet
 
@@ -20,6 +21,9 @@ NMS_THRESHOLD = 0.3
 #: YuNet was trained on WIDER FACE, where faces rarely fill the frame; a face taking most
 #: of a small image is found once the image occupies 1/CLOSE_UP_SHRINK of the input.
 CLOSE_UP_SHRINK = 2.5
+#: Upright faces of a usable size score at least this at the first scale; below it the
+#: close-up scale is tried too and the two passes merged.
+CONFIDENT_SCORE = 0.9
 
 
 @dataclass(frozen=True)
@@ -60,9 +64,22 @@ class FaceDetector:
             for i in range(len(scores))
         ]
 
+    def best_score(self, rgb: np.ndarray) -> float:
+        """The best face score at the first scale alone: comparable across rotations."""
+        return max((f.score for f in self._run(rgb, 1.0, SCORE_THRESHOLD)), default=0.0)
+
     def detect(self, rgb: np.ndarray, min_score: float = SCORE_THRESHOLD) -> list[DetectedFace]:
         """Faces in the image, largest first."""
         faces = self._run(rgb, 1.0, min_score)
-        if not faces:
-            faces = self._run(rgb, CLOSE_UP_SHRINK, min_score)
+        if max((f.score for f in faces), default=0.0) < CONFIDENT_SCORE:
+            faces = _merge(faces + self._run(rgb, CLOSE_UP_SHRINK, min_score))
         return sorted(faces, key=lambda f: f.area, reverse=True)
+
+
+def _merge(faces: list[DetectedFace]) -> list[DetectedFace]:
+    """One detection per face across passes: the best-scoring one wins."""
+    if len(faces) < 2:
+        return faces
+    boxes = np.stack([f.box for f in faces])
+    scores = np.array([f.score for f in faces], dtype=np.float32)
+    return [faces[i] for i in nms(boxes, scores, NMS_THRESHOLD)]
