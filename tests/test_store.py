@@ -559,3 +559,20 @@ def test_closed_store(tmp_path: Path) -> None:
     s.close()
     with pytest.raises(StoreError, match="closed"):
         s.list_collections()
+
+
+@pytest.mark.parametrize("k", [1, 10, 700, 4096])
+def test_face_index_sampled_top_k_is_exact(k: int) -> None:
+    rng = np.random.default_rng(k)
+    vectors = rng.standard_normal((70_000, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    idx = FaceIndex(1, 8)
+    idx.append(np.arange(1, 70_001, dtype=np.int64), vectors)
+    idx.remove(range(1, 70_001, 3))
+    alive = np.ones(70_000, dtype=bool)
+    alive[::3] = False
+    for q in vectors[:3]:
+        scores = np.where(alive, vectors @ q, -10)
+        want = np.sort(scores)[::-1][:k]
+        got = [s for _, s in idx.search(q, k)]
+        np.testing.assert_allclose(got, want, atol=1e-5)

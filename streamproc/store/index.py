@@ -21,6 +21,7 @@ _DEAD_SCORE = np.float32(-3.0)  # below any cosine: tombstoned or excluded rows 
 # Below this many rows numpy's own single-threaded loop beats threaded BLAS sgemv, whose
 # worker threads cost a scheduler wake-up (~8 ms on a busy 2-core machine) per call.
 _BLAS_MIN_ROWS = 200_000
+_SAMPLE_STRIDE = 64
 
 
 class FaceIndex:
@@ -130,6 +131,28 @@ class FaceIndex:
         """The held vectors of the given live rowids (for consistency checks)."""
         return self._matrix[self._positions(rowids)].copy()
 
+    @staticmethod
+    def _candidates(scores: np.ndarray, k: int, floor: float) -> np.ndarray:
+        """Positions that include the top ``k`` scores >= floor, cheaply.
+
+        A real threshold prunes directly. Without one, a threshold is guessed from a
+        strided sample (expected to keep a few hundred rows more than k) so that only a
+        small array is partitioned; if the guess keeps fewer than k, partition everything.
+        """
+        n = len(scores)
+        if floor > -1.0:
+            return np.flatnonzero(scores >= floor)
+        if k >= n:
+            return np.arange(n)
+        if n >= 65_536:
+            sample = scores[::_SAMPLE_STRIDE]
+            rank = min(len(sample), k // _SAMPLE_STRIDE + 8)
+            guess = np.partition(sample, len(sample) - rank)[len(sample) - rank]
+            candidates = np.flatnonzero(scores >= guess)
+            if len(candidates) >= k:
+                return candidates
+        return np.argpartition(scores, n - k)[n - k :]
+
     def search(
         self,
         query: np.ndarray,
@@ -154,15 +177,8 @@ class FaceIndex:
             scores[self._dead_positions] = _DEAD_SCORE
         if exclude_rowid is not None:
             scores[self._positions([exclude_rowid])] = _DEAD_SCORE
-        floor = float(min_score)
-        # A real threshold prunes cheaply; otherwise partition all scores.
-        candidates = np.flatnonzero(scores >= floor) if floor > -1.0 else None
-        if candidates is None:
-            if max_faces < n:
-                candidates = np.argpartition(scores, n - max_faces)[n - max_faces :]
-            else:
-                candidates = np.arange(n)
-        elif len(candidates) > max_faces:
+        candidates = self._candidates(scores, max_faces, float(min_score))
+        if len(candidates) > max_faces:
             cut = len(candidates) - max_faces
             candidates = candidates[np.argpartition(scores[candidates], cut)[cut:]]
         found = scores[candidates]
