@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import shutil
 import tempfile
 import time
@@ -110,7 +111,7 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-store-"))
     rng = np.random.default_rng(0)
-    console = Console()
+    console = Console(width=140)
     table = Table(title=f"CollectionStore, {DIM}-d float32, max_faces=10")
     for column in (
         "faces",
@@ -147,6 +148,8 @@ def main() -> None:
         else:
             shutil.rmtree(root / "inserts", ignore_errors=True)
     console.print(table)
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    console.print(f"load average during run: {load} (on {os.cpu_count()} CPUs; others' work skews)")
     console.print(
         f"index_faces throughput: {rate:,.0f} calls/s "
         "(1 face per call, one synchronous=FULL transaction each)"
