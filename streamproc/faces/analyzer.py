@@ -114,8 +114,7 @@ class FaceAnalyzer:
         self, image: DecodedImage
     ) -> tuple[list[DetectedFace], int, np.ndarray]:
         """Detected faces, the rotation that made them upright, and the upright pixels."""
-        faces = self.detector.detect(image.rgb)
-        upright_score = self.detector.best_score(image.rgb)
+        faces, upright_score = self.detector.detect_scored(image.rgb)
         if image.exif_oriented or upright_score >= CONFIDENT_UPRIGHT:
             return faces, 0, image.rgb
         best, chosen = upright_score + ROTATION_MARGIN, 0

