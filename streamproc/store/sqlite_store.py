@@ -78,7 +78,7 @@ _COLLECTION_COLUMNS = (
 def default_store_dir() -> Path:
     """$STREAMPROC_STORE if set, else the per-user data directory."""
     env = os.environ.get(STORE_ENV)
-    return Path(env) if env else Path(platformdirs.user_data_dir("streamproc"))
+    return Path(env).expanduser() if env else Path(platformdirs.user_data_dir("streamproc"))
 
 
 def _face_from_row(row: Sequence[Any], embedding: np.ndarray | None = None) -> FaceRecord:
@@ -124,7 +124,7 @@ class CollectionStore:
         max_faces_per_collection: int = MAX_FACES_PER_COLLECTION,
         busy_timeout_ms: int = BUSY_TIMEOUT_MS,
     ) -> None:
-        self.directory = Path(path) if path is not None else default_store_dir()
+        self.directory = Path(path).expanduser() if path is not None else default_store_dir()
         if self.directory.exists() and not self.directory.is_dir():
             raise StoreError(f"store path {self.directory} exists and is not a directory")
         try:
