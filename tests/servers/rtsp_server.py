@@ -4,9 +4,9 @@ Run with Debian's /usr/bin/python3 (python3-gi does not import inside a venv):
 
     /usr/bin/python3 tests/servers/rtsp_server.py FILE --port 8554 --name cam
 
-The file is re-payloaded, never re-encoded (qtdemux ! h264parse ! rtph264pay), paced at its
-own frame rate, and looped with segment seeks so RTP timestamps keep increasing across loops.
-Each client gets its own pipeline starting at the file's first key frame. Prints
+The file is parsed once and re-payloaded, never re-encoded (appsrc ! h264parse !
+rtph264pay), paced at its own frame rate, and looped by shifting timestamps, so RTP timestamps
+keep increasing across loops. Each client gets its own pipeline starting at the first frame. Prints
 "READY <port>" on stdout once listening; exits on SIGTERM/SIGINT and when its parent dies.
 """
 
@@ -20,9 +20,8 @@ import sys
 import gi
 
 gi.require_version("Gst", "1.0")
-gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
+from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 
 PR_SET_PDEATHSIG = 1
 
@@ -36,59 +35,77 @@ def die_with_parent() -> None:
         pass
 
 
-class LoopingFactory(GstRtspServer.RTSPMediaFactory):
-    def __init__(self, path: str, loop: bool) -> None:
+class ClipFactory(GstRtspServer.RTSPMediaFactory):
+    """Each client gets its own appsrc fed from the clip's parsed H.264 access units.
+
+    Seek-based looping (segment seeks on the media pipeline) deadlocked the server's main
+    loop when a client tore down while the seek ran; feeding cached buffers with shifted
+    timestamps needs no seek at all and keeps RTP timestamps increasing across loops.
+    """
+
+    def __init__(self, clip: Clip, loop: bool) -> None:
         super().__init__()
-        self.loop_file = loop
-        location = path.replace("\\", "\\\\").replace('"', '\\"')
+        self.clip = clip
+        self.loop_clip = loop
         self.set_launch(
-            f'( filesrc location="{location}" ! qtdemux name=demux '
-            "demux.video_0 ! queue ! h264parse config-interval=-1 "
-            "! rtph264pay name=pay0 pt=96 config-interval=-1 )"
+            "( appsrc name=src format=time is-live=false "
+            "! h264parse config-interval=-1 ! rtph264pay name=pay0 pt=96 config-interval=-1 )"
         )
         self.set_shared(False)
-        self.set_protocols(GstRtsp.RTSPLowerTrans.TCP | GstRtsp.RTSPLowerTrans.UDP)
         self.connect("media-configure", self._on_media_configure)
 
     def _on_media_configure(
         self, _factory: GstRtspServer.RTSPMediaFactory, media: GstRtspServer.RTSPMedia
     ) -> None:
-        if not self.loop_file:
-            return
-        element = media.get_element()
-        demux = element.get_by_name("demux")
-        pipeline = element
-        while pipeline.get_parent() is not None:
-            pipeline = pipeline.get_parent()
-        started = [False]
+        appsrc = media.get_element().get_by_name("src")
+        appsrc.set_property("caps", self.clip.caps)
+        position = [0]  # buffers pushed so far, across loops
 
-        def on_new_state(_media: GstRtspServer.RTSPMedia, state: int) -> None:
-            # PLAY does its own flushing seek (Range: npt=0-), which would undo a segment seek
-            # made earlier; so the first segment seek waits for PLAYING.
-            if state == Gst.State.PLAYING and not started[0]:
-                started[0] = True
-                GLib.idle_add(_segment_seek, pipeline, True)
+        def on_need_data(src: Gst.Element, _length: int) -> None:
+            index = position[0]
+            passes, i = divmod(index, len(self.clip.buffers))
+            if passes and not self.loop_clip:
+                src.emit("end-of-stream")
+                return
+            # Not .copy(): through GObject introspection that is a new reference to the same
+            # buffer, and shifting it would corrupt the cache for the next client.
+            buf = self.clip.buffers[i].copy_deep()
+            shift = passes * self.clip.duration
+            pts, dts = self.clip.timestamps[i]
+            buf.pts = pts + shift if pts != Gst.CLOCK_TIME_NONE else pts
+            buf.dts = dts + shift if dts != Gst.CLOCK_TIME_NONE else dts
+            position[0] = index + 1
+            src.emit("push-buffer", buf)
 
-        def on_event(_pad: Gst.Pad, info: Gst.PadProbeInfo) -> Gst.PadProbeReturn:
-            if info.get_event().type == Gst.EventType.SEGMENT_DONE:
-                # A non-flushing segment seek keeps running time (and RTP timestamps) going.
-                GLib.idle_add(_segment_seek, pipeline, False)
-            return Gst.PadProbeReturn.OK
-
-        def on_pad_added(_demux: Gst.Element, pad: Gst.Pad) -> None:
-            pad.add_probe(Gst.PadProbeType.EVENT_DOWNSTREAM, on_event)
-
-        media.connect("new-state", on_new_state)
-        if demux is not None:
-            demux.connect("pad-added", on_pad_added)
+        appsrc.connect("need-data", on_need_data)
 
 
-def _segment_seek(pipeline: Gst.Element, flush: bool) -> bool:
-    flags = Gst.SeekFlags.SEGMENT
-    if flush:
-        flags |= Gst.SeekFlags.FLUSH | Gst.SeekFlags.KEY_UNIT
-    pipeline.seek(1.0, Gst.Format.TIME, flags, Gst.SeekType.SET, 0, Gst.SeekType.NONE, -1)
-    return False
+class Clip:
+    """The clip's H.264 access units and caps, parsed once at start-up."""
+
+    def __init__(self, path: str) -> None:
+        pipeline = Gst.parse_launch(
+            "filesrc name=file ! qtdemux ! h264parse ! video/x-h264,stream-format=avc,"
+            "alignment=au ! appsink name=sink sync=false"
+        )
+        pipeline.get_by_name("file").set_property("location", path)
+        sink = pipeline.get_by_name("sink")
+        pipeline.set_state(Gst.State.PLAYING)
+        self.buffers: list[Gst.Buffer] = []
+        self.caps: Gst.Caps | None = None
+        while True:
+            sample = sink.emit("pull-sample")
+            if sample is None:
+                break
+            self.caps = sample.get_caps()
+            self.buffers.append(sample.get_buffer())
+        pipeline.set_state(Gst.State.NULL)
+        self.timestamps = [(b.pts, b.dts) for b in self.buffers]
+        if not self.buffers or self.caps is None:
+            raise SystemExit(f"no H.264 video in {path}")
+        ok, num, den = self.caps.get_structure(0).get_fraction("framerate")
+        frame = Gst.SECOND * den // num if ok and num > 0 else Gst.SECOND // 25
+        self.duration = max(b.pts for b in self.buffers) + frame
 
 
 def main() -> int:
@@ -105,8 +122,9 @@ def main() -> int:
     server = GstRtspServer.RTSPServer()
     server.set_address(args.host)
     server.set_service(str(args.port))
+    clip = Clip(args.file)
     server.get_mount_points().add_factory(
-        "/" + args.name.lstrip("/"), LoopingFactory(args.file, loop=not args.no_loop)
+        "/" + args.name.lstrip("/"), ClipFactory(clip, loop=not args.no_loop)
     )
     main_loop = GLib.MainLoop()
     if server.attach(None) == 0:
