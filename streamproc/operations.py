@@ -14,6 +14,7 @@ from streamproc.shapes import Request, Shape
 
 if TYPE_CHECKING:
     from streamproc.faces import FaceAnalyzer
+    from streamproc.store import CollectionStore
 
 __all__ = ["Operation", "OperationContext", "snake_case"]
 
@@ -63,7 +64,19 @@ class OperationContext:
 
         return FaceAnalyzer(threads=self.settings.threads)
 
+    @cached_property
+    def store(self) -> CollectionStore:
+        from streamproc.store import CollectionStore
+
+        return CollectionStore(
+            self.settings.store,
+            region=self.settings.region,
+            account_id=self.settings.account_id,
+        )
+
     def close(self) -> None:
+        if "store" in self.__dict__:
+            self.store.close()
         for value in self._resources.values():
             close = getattr(value, "close", None)
             if callable(close):

@@ -398,6 +398,8 @@ class IndexFacesRequest(Request):
     Image: _Image
     ExternalImageId: _ExternalImageId | None = None
     DetectionAttributes: list[Attribute] | None = None
+    #: From later API versions: index only the largest ``MaxFaces`` faces of the image.
+    MaxFaces: Annotated[int | None, Field(ge=1, le=100)] = None
 
 
 class IndexFacesResponse(Shape):

@@ -26,7 +26,7 @@ def print_json(response: dict[str, Any]) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from streamproc import __version__
-    from streamproc.cli import demo, models, operations
+    from streamproc.cli import collections, demo, models, operations
 
     parser = argparse.ArgumentParser(
         prog="streamproc",
@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     operations.add_commands(sub)
+    collections.add_commands(sub)
     models.add_commands(sub)
     demo.add_commands(sub)
     return parser
@@ -60,6 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_SERVICE_ERROR
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # e.g. `streamproc list-faces ... | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

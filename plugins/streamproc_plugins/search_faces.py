@@ -1,0 +1,102 @@
+"""SearchFaces and SearchFacesByImage: who in the collection looks like this face.
+
+Similarity is the calibrated score of CompareFaces (README, "Similarity calibration"), so
+a FaceMatchThreshold means the same in both places.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from streamproc.errors import InvalidParameterException
+from streamproc.faces.describe import bounding_box
+from streamproc.faces.similarity import cosine_for_similarity, similarity
+from streamproc.hookspecs import hookimpl
+from streamproc.images import load_image
+from streamproc.operations import Operation, OperationContext
+from streamproc.shapes import (
+    FaceMatch,
+    SearchFacesByImageRequest,
+    SearchFacesByImageResponse,
+    SearchFacesRequest,
+    SearchFacesResponse,
+)
+from streamproc_plugins.index_faces import face_shape
+
+DEFAULT_THRESHOLD = 80.0
+#: The reference's limit on matches a search returns.
+MAX_MATCHES = 4096
+
+
+def search_collection(
+    context: OperationContext,
+    collection_id: str,
+    embedding: np.ndarray,
+    *,
+    max_faces: int | None,
+    threshold: float | None,
+    exclude_face_id: str | None = None,
+) -> list[FaceMatch]:
+    """Matches at or above the threshold, best first; shared by both searches and streams."""
+    threshold = DEFAULT_THRESHOLD if threshold is None else threshold
+    hits = context.store.search(
+        collection_id,
+        embedding,
+        max_faces=max_faces or MAX_MATCHES,
+        min_score=cosine_for_similarity(threshold),
+        exclude_face_id=exclude_face_id,
+    )
+    matches = [
+        FaceMatch(Similarity=float(similarity(cosine)), Face=face_shape(record))
+        for record, cosine in hits
+    ]
+    return [m for m in matches if m.Similarity >= threshold]
+
+
+def search_faces(request: SearchFacesRequest, context: OperationContext) -> SearchFacesResponse:
+    collection = context.store.describe_collection(request.CollectionId)
+    face = context.store.get_face(request.CollectionId, request.FaceId)
+    assert face.embedding is not None
+    return SearchFacesResponse(
+        SearchedFaceId=request.FaceId,
+        FaceMatches=search_collection(
+            context, request.CollectionId, face.embedding,
+            max_faces=request.MaxFaces, threshold=request.FaceMatchThreshold,
+            exclude_face_id=request.FaceId,
+        ),
+        FaceModelVersion=collection.face_model_version,
+    )
+
+
+def search_faces_by_image(
+    request: SearchFacesByImageRequest, context: OperationContext
+) -> SearchFacesByImageResponse:
+    image = load_image(request.Image)
+    collection = context.store.describe_collection(request.CollectionId)
+    result = context.faces.analyze(image, embeddings=True, max_faces=1)
+    if not result.faces:
+        raise InvalidParameterException(
+            "SearchFacesByImage: there are no faces in the image"
+        )
+    face = result.faces[0]
+    assert face.embedding is not None
+    return SearchFacesByImageResponse(
+        SearchedFaceBoundingBox=bounding_box(face, result),
+        SearchedFaceConfidence=min(100.0, face.confidence),
+        FaceMatches=search_collection(
+            context, request.CollectionId, face.embedding,
+            max_faces=request.MaxFaces, threshold=request.FaceMatchThreshold,
+        ),
+        FaceModelVersion=collection.face_model_version,
+    )
+
+
+@hookimpl
+def streamproc_register_operations(register: Callable[[Operation], None]) -> None:
+    register(Operation("SearchFaces", SearchFacesRequest, SearchFacesResponse, search_faces,
+                       "Search a collection for faces like a stored face (by FaceId)."))
+    register(Operation("SearchFacesByImage", SearchFacesByImageRequest,
+                       SearchFacesByImageResponse, search_faces_by_image,
+                       "Search a collection for the largest face of an image."))
