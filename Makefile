@@ -17,6 +17,7 @@ demo: $(STAMP)
 	$(BIN)/streamproc demo
 
 test: $(STAMP)
+	./.ci/system-deps.sh
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
@@ -24,7 +25,9 @@ lint: $(STAMP)
 	$(BIN)/mypy streamproc plugins
 
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python bench/bench_faces.py
+	$(BIN)/python bench/bench_collections.py
+	$(BIN)/python bench/bench_store.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
