@@ -175,6 +175,9 @@ class RekognitionService:
                 handler=self._handler(operation),
                 metadata={"summary": summary} if summary else None,
             )
+        # nats-py's flush() writes its PING straight to the socket, ahead of SUBs still in the
+        # pending buffer: only a second round trip proves the endpoints are subscribed.
+        await nc.flush()
         await nc.flush()
         self._service = service
         log.info(
