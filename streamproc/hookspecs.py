@@ -9,14 +9,22 @@ Implementations are marked with :data:`streamproc.hookimpl`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 if TYPE_CHECKING:
     from streamproc.operations import Operation
 
-__all__ = ["hookspec", "hookimpl", "streamproc_register_operations"]
+__all__ = [
+    "hookspec",
+    "hookimpl",
+    "streamproc_register_operations",
+    "streamproc_register_sources",
+    "streamproc_stream_started",
+    "streamproc_frame_analyzed",
+    "streamproc_stream_stopped",
+]
 
 hookspec = pluggy.HookspecMarker("streamproc")
 hookimpl = pluggy.HookimplMarker("streamproc")
@@ -36,3 +44,35 @@ def streamproc_register_operations(register: Callable[[Operation], None]) -> Non
     only through this registry, so one registration serves them all. Registering a
     name twice is an error.
     """
+
+
+@hookspec
+def streamproc_register_sources(register: Callable[..., None]) -> None:
+    """Offer video sources by URL scheme: ``register("onvif", factory)``.
+
+    ``factory(stream_id, url, **options)`` returns a :class:`streamproc.sources.Source`
+    (an async iterator of decoded frames with status events). ``rtsp``, ``rtsps`` and
+    ``file`` are built in; WHIP streams are served by the runtime's HTTP endpoint.
+    """
+
+
+# --- streams: called by the runtime for every stream of a deployment ---------------------------
+
+
+@hookspec
+def streamproc_stream_started(stream_id: str, config: Any) -> None:
+    """A stream of the deployment starts (``config`` is its StreamConfig); before any frame."""
+
+
+@hookspec
+def streamproc_frame_analyzed(stream_id: str, frame: Any, record: dict[str, Any]) -> None:
+    """An analysed frame's record, just published on ``streamproc.<stream>.frames``.
+
+    Observers only (custom sinks, metrics): called on the event loop, so keep it quick and
+    do not modify ``record``.
+    """
+
+
+@hookspec
+def streamproc_stream_stopped(stream_id: str, reason: str) -> None:
+    """A stream ended: its source finished (a file), or the runtime is shutting down."""

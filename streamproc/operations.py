@@ -26,13 +26,23 @@ def snake_case(name: str) -> str:
 
 @dataclass(frozen=True)
 class Operation:
-    """A Rekognition action: its shapes and the function that answers it."""
+    """A Rekognition action: its shapes and the function that answers it.
+
+    An operation that can also run on every analysed frame of a stream gives a
+    ``frame_handler``: it receives the frame (with its shared face analysis) and the
+    validated request built from the deployment's parameters (without ``Image``), and
+    returns the sections it adds to the frame record (e.g. ``{"FaceDetails": [...]}``).
+    ``frame_needs`` says which face-analysis parts it reads ("embeddings",
+    "attributes"), so each frame is analysed once for all operations.
+    """
 
     name: str
     request: type[Request]
     response: type[Shape]
     handler: Callable[[Any, OperationContext], Shape]
     summary: str = ""
+    frame_handler: Callable[[Any, Any, OperationContext], dict[str, Any]] | None = None
+    frame_needs: Callable[[Any], frozenset[str]] = lambda request: frozenset()
 
     @property
     def method_name(self) -> str:

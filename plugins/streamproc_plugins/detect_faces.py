@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from streamproc.faces.describe import face_detail
 from streamproc.hookspecs import hookimpl
 from streamproc.images import load_image
 from streamproc.operations import Operation, OperationContext
+from streamproc.runtime.frame_input import FrameInput
 from streamproc.shapes import DetectFacesRequest, DetectFacesResponse
 
 #: Rekognition's DetectFaces returns at most the 100 largest faces.
@@ -27,6 +29,24 @@ def detect_faces(request: DetectFacesRequest, context: OperationContext) -> Dete
     )
 
 
+def detect_faces_in_frame(
+    frame: FrameInput, request: DetectFacesRequest, context: OperationContext
+) -> dict[str, Any]:
+    """Per analysed frame: every face, as DetectFaces' ``FaceDetails``."""
+    all_attributes = "ALL" in (request.Attributes or ["DEFAULT"])
+    result = frame.faces()
+    return {
+        "FaceDetails": [
+            face_detail(face, result, all_attributes=all_attributes).to_wire()
+            for face in result.faces[:MAX_FACES]
+        ]
+    }
+
+
+def _frame_needs(request: DetectFacesRequest) -> frozenset[str]:
+    return frozenset({"attributes"}) if "ALL" in (request.Attributes or []) else frozenset()
+
+
 @hookimpl
 def streamproc_register_operations(register: Callable[[Operation], None]) -> None:
     register(
@@ -37,5 +57,7 @@ def streamproc_register_operations(register: Callable[[Operation], None]) -> Non
             handler=detect_faces,
             summary="Detect up to 100 faces with box, landmarks, pose and quality; "
             "Attributes=['ALL'] adds age range, gender, emotions and smile.",
+            frame_handler=detect_faces_in_frame,
+            frame_needs=_frame_needs,
         )
     )

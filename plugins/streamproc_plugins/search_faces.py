@@ -7,15 +7,17 @@ a FaceMatchThreshold means the same in both places.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from streamproc.errors import InvalidParameterException
-from streamproc.faces.describe import bounding_box
+from streamproc.faces.describe import bounding_box, compared_face
 from streamproc.faces.similarity import cosine_for_similarity, similarity
 from streamproc.hookspecs import hookimpl
 from streamproc.images import load_image
 from streamproc.operations import Operation, OperationContext
+from streamproc.runtime.frame_input import FrameInput
 from streamproc.shapes import (
     FaceMatch,
     SearchFacesByImageRequest,
@@ -93,10 +95,34 @@ def search_faces_by_image(
     )
 
 
+def search_faces_in_frame(
+    frame: FrameInput, request: SearchFacesByImageRequest, context: OperationContext
+) -> dict[str, Any]:
+    """Per analysed frame, **every** face is searched, as Rekognition Video stream
+    processors do (``FaceSearchResponse``), not only the largest one."""
+    result = frame.faces()
+    responses = []
+    for face in result.faces:
+        assert face.embedding is not None
+        responses.append({
+            "DetectedFace": compared_face(face, result).to_wire(),
+            "MatchedFaces": [
+                m.to_wire()
+                for m in search_collection(
+                    context, request.CollectionId, face.embedding,
+                    max_faces=request.MaxFaces, threshold=request.FaceMatchThreshold,
+                )
+            ],
+        })
+    return {"FaceSearchResponse": responses}
+
+
 @hookimpl
 def streamproc_register_operations(register: Callable[[Operation], None]) -> None:
     register(Operation("SearchFaces", SearchFacesRequest, SearchFacesResponse, search_faces,
                        "Search a collection for faces like a stored face (by FaceId)."))
     register(Operation("SearchFacesByImage", SearchFacesByImageRequest,
                        SearchFacesByImageResponse, search_faces_by_image,
-                       "Search a collection for the largest face of an image."))
+                       "Search a collection for the largest face of an image.",
+                       frame_handler=search_faces_in_frame,
+                       frame_needs=lambda request: frozenset({"embeddings"})))

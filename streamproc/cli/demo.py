@@ -1,13 +1,18 @@
-"""``streamproc demo``: the face operations on the bundled sample photos."""
+"""``streamproc demo``: the door camera on embedded defaults, start to finish.
+
+Indexes the bundled household photos into a fresh collection, streams the bundled door
+clip as a camera through an embedded NATS server, and prints the visitor events a
+subscriber receives; it ends when the clip does.
+"""
 
 from __future__ import annotations
 
 import argparse
-import time
+import asyncio
+import logging
+import tempfile
 from pathlib import Path
 from typing import Any
-
-from streamproc.cli.operations import client_from_args, read_image
 
 __all__ = ["add_commands", "default_examples_dir"]
 
@@ -17,61 +22,82 @@ def default_examples_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "examples"
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
+async def _door_camera(examples: Path, store: Path, console: Any) -> int:
+    import nats
 
-    console = Console()
-    examples = Path(args.examples)
-    client = client_from_args(args)
-    visitors = sorted((examples / "visitors").glob("*.jpg"))
-    household = sorted((examples / "household").glob("*/*.jpg"))
-    console.print(f"[bold]streamproc demo[/bold]: {len(household)} household photos, "
-                  f"{len(visitors)} visitor photos from {examples}")
+    from streamproc.cli.collections import index_directory
+    from streamproc.client import Client
+    from streamproc.runtime.deployment import parse_deployment
+    from streamproc.runtime.events import describe_event
+    from streamproc.runtime.runtime import Runtime
+    from streamproc.transport.codec import detect_codec
 
-    for photo in visitors:
-        start = time.perf_counter()
-        response = client.detect_faces(Image=read_image(str(photo)), Attributes=["ALL"])
-        elapsed = (time.perf_counter() - start) * 1000
-        table = Table(title=f"DetectFaces ALL — {photo.name} ({elapsed:.0f} ms)")
-        for column in ("box (L,T,W,H)", "conf", "age", "gender", "emotion", "smile", "pose R/Y/P"):
-            table.add_column(column)
-        for face in response["FaceDetails"]:
-            box = face["BoundingBox"]
-            emotion = face["Emotions"][0]
-            pose = face["Pose"]
-            table.add_row(
-                f"{box['Left']:.2f},{box['Top']:.2f},{box['Width']:.2f},{box['Height']:.2f}",
-                f"{face['Confidence']:.1f}",
-                f"{face['AgeRange']['Low']}-{face['AgeRange']['High']}",
-                f"{face['Gender']['Value']} {face['Gender']['Confidence']:.0f}",
-                f"{emotion['Type']} {emotion['Confidence']:.0f}",
-                str(face["Smile"]["Value"]),
-                f"{pose['Roll']:.0f}/{pose['Yaw']:.0f}/{pose['Pitch']:.0f}",
-            )
-        console.print(table)
+    client = Client(store=store)
+    client.create_collection(CollectionId="household")
+    summary = index_directory(client, "household", examples / "household", progress=False)
+    console.print(f"[bold]household[/bold]: indexed {summary.faces} faces of "
+                  f"{', '.join(sorted(summary.people))}")
+    client.close()
 
-    table = Table(title="CompareFaces: household photo vs visitor photo (threshold 80)")
-    for column in ("household", "visitor", "best similarity", "matches"):
-        table.add_column(column)
-    for known in household:
-        for photo in visitors:
-            response: dict[str, Any] = client.compare_faces(
-                SourceImage=read_image(str(known)), TargetImage=read_image(str(photo))
-            )
-            matches = response["FaceMatches"]
-            best = max((m["Similarity"] for m in matches), default=None)
-            table.add_row(
-                f"{known.parent.name}/{known.name}",
-                photo.name,
-                f"{best:.1f}" if best is not None else "-",
-                str(len(matches)),
-            )
-    console.print(table)
+    deployment = parse_deployment({
+        "store": str(store),
+        "streams": [{
+            "id": "front-door",
+            "url": str(examples / "clips" / "door.mp4"),
+            "fps": 5,
+            "realtime": True,
+            "operations": [{"operation": "SearchFacesByImage", "CollectionId": "household",
+                            "FaceMatchThreshold": 80}],
+        }],
+    })
+    runtime = Runtime(deployment)
+    await runtime.start()
+    console.print(f"[bold]camera[/bold]: {examples / 'clips' / 'door.mp4'} as stream "
+                  f"front-door, 5 analysed fps; NATS at {runtime.nats_url}")
+    received: list[dict[str, Any]] = []
+    frames = 0
+    nc = await nats.connect(runtime.nats_url)
+
+    async def on_event(msg: Any) -> None:
+        event = detect_codec(msg.data, msg.headers).decode(msg.data)
+        received.append(event)
+        console.print(f"  [green]event[/green] {describe_event(event)}")
+
+    async def on_frame(msg: Any) -> None:
+        nonlocal frames
+        frames += 1
+
+    await nc.subscribe("streamproc.front-door.events", cb=on_event)
+    await nc.subscribe("streamproc.front-door.frames", cb=on_frame)
+    await nc.flush()
+    runner = runtime.streams["front-door"]
+    try:
+        await runner.run()
+    finally:
+        await nc.flush()
+        await asyncio.sleep(0.2)
+        await nc.drain()
+        await runtime.close()
+    identified = [e.get("ExternalImageId") for e in received
+                  if e.get("EventType") == "VisitorIdentified" and e.get("Matched")]
+    console.print(f"[bold]done[/bold]: {frames} frame records, {len(received)} visitor events; "
+                  f"identified: {', '.join(identified) or 'nobody'}; skipped frames "
+                  f"{runner.stats.budget_skipped + runner.source.frames_skipped}")
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    logging.getLogger().setLevel(logging.WARNING)
+    console = Console()
+    examples = Path(args.examples)
+    with tempfile.TemporaryDirectory(prefix="streamproc-demo-") as tmp:
+        store = Path(args.store) if args.store else Path(tmp) / "store"
+        return asyncio.run(_door_camera(examples, store, console))
+
+
 def add_commands(sub: Any) -> None:
-    p = sub.add_parser("demo", help="run the face operations on the bundled sample photos")
+    p = sub.add_parser("demo", help="the door-camera demo on embedded defaults")
     p.add_argument("--examples", default=str(default_examples_dir()), help="examples directory")
     p.set_defaults(handler=_demo)

@@ -26,7 +26,7 @@ def print_json(response: dict[str, Any]) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from streamproc import __version__
-    from streamproc.cli import collections, demo, models, operations
+    from streamproc.cli import collections, demo, models, operations, run
 
     parser = argparse.ArgumentParser(
         prog="streamproc",
@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     collections.add_commands(sub)
     models.add_commands(sub)
     demo.add_commands(sub)
+    run.add_commands(sub)
     return parser
 
 

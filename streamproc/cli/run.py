@@ -1,0 +1,51 @@
+"""``streamproc run deployment.yaml``: run every stream of a deployment until stopped."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from typing import Any
+
+from streamproc.runtime.deployment import DeploymentError, load_deployment
+
+__all__ = ["add_commands"]
+
+log = logging.getLogger("streamproc")
+
+
+async def _run(args: argparse.Namespace) -> None:
+    from streamproc.engine import Engine
+    from streamproc.runtime.runtime import Runtime
+
+    engine = Engine()
+    deployment = load_deployment(args.deployment, operations=engine.operations)
+    engine.close()
+    if args.store:
+        deployment = deployment.model_copy(update={"store": args.store})
+    runtime = Runtime(deployment)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, runtime.stop)
+    await runtime.run(until_done=args.until_done)
+
+
+def _handler(args: argparse.Namespace) -> int:
+    if not args.verbose:
+        logging.getLogger("streamproc").setLevel(logging.INFO)
+        logging.getLogger().setLevel(logging.INFO)
+    try:
+        asyncio.run(_run(args))
+    except DeploymentError as exc:
+        print(str(exc), file=__import__("sys").stderr)
+        return 2
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    p = sub.add_parser("run", help="run the streams of a deployment file")
+    p.add_argument("deployment", help="deployment YAML file (see configs/)")
+    p.add_argument("--until-done", action="store_true",
+                   help="exit once every stream's source has ended (files without loop)")
+    p.set_defaults(handler=_handler)

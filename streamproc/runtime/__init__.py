@@ -1,0 +1,1 @@
+"""The streaming runtime: deployments, per-frame analysis, tracking, events."""

@@ -1,0 +1,253 @@
+"""Deployment files: what to watch, what to run on it, where results go.
+
+A deployment is YAML validated with pydantic when it is loaded; an error names the file,
+the key path and what was expected, and nothing starts. ``${VAR}`` (or
+``${VAR:-default}``) in any string is replaced from the environment, so secrets stay
+out of the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
+
+from streamproc.operations import Operation
+
+__all__ = [
+    "Deployment",
+    "DeploymentError",
+    "EventsConfig",
+    "HttpConfig",
+    "JetStreamConfig",
+    "NatsConfig",
+    "OperationConfig",
+    "StreamConfig",
+    "TlsConfig",
+    "frame_request_model",
+    "load_deployment",
+    "parse_deployment",
+]
+
+StreamId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+$", min_length=1,
+                                            max_length=128)]
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+IMAGE_FIELDS = ("Image", "SourceImage", "TargetImage")
+
+
+class DeploymentError(ValueError):
+    """A deployment file that cannot run; the message says where and why."""
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TlsConfig(_Config):
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+
+class JetStreamConfig(_Config):
+    """Publish through a JetStream stream: results survive a NATS restart."""
+
+    stream: str = "STREAMPROC"
+    max_age_s: float = Field(default=24 * 3600, gt=0)
+    max_bytes: int = Field(default=1 << 30, gt=0)
+
+
+class NatsConfig(_Config):
+    """``url: embedded`` (the default) starts a private nats-server on loopback."""
+
+    url: Literal["embedded"] | list[str] = "embedded"
+    user: str | None = None
+    password: str | None = None
+    token: str | None = None
+    credentials_file: Path | None = None
+    tls: TlsConfig | None = None
+    jetstream: JetStreamConfig | None = None
+    #: The embedded server's MQTT port (0: off): Home Assistant and other MQTT tools can
+    #: then subscribe to ``streamproc/<stream>/events`` with no bridge.
+    mqtt_port: int = Field(default=0, ge=0, le=65535)
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _one_url(cls, value: Any) -> Any:
+        if isinstance(value, str) and value != "embedded":
+            return [value]
+        return value
+
+
+class HttpConfig(_Config):
+    """The HTTP endpoint for WHIP publishers (WebRTC) and /metrics."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+
+
+class OperationConfig(_Config):
+    """One operation per analysed frame, with its Rekognition parameters (no Image)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    operation: str
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class EventsConfig(_Config):
+    """Visitor events from tracked faces (needs a face search operation on the stream)."""
+
+    enabled: bool = True
+    left_after_s: float = Field(default=3.0, gt=0)
+    identify_after_frames: int = Field(default=3, ge=1)
+    unknown_after_frames: int = Field(default=6, ge=1)
+    confirm_frames: int = Field(default=2, ge=1)
+    iou_threshold: float = Field(default=0.2, gt=0, lt=1)
+
+
+class WhipConfig(_Config):
+    token: str = Field(min_length=8)
+
+
+class StreamConfig(_Config):
+    id: StreamId
+    url: str | None = None
+    whip: WhipConfig | None = None
+    fps: float = Field(default=5.0, gt=0, le=120, description="analysed frames per second")
+    loop: bool = False
+    realtime: bool = True
+    operations: list[OperationConfig] = Field(min_length=1)
+    events: EventsConfig = Field(default_factory=EventsConfig)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> StreamConfig:
+        if (self.url is None) == (self.whip is None):
+            raise ValueError("give exactly one source: url (rtsp://, file path) or whip")
+        return self
+
+
+class Deployment(_Config):
+    nats: NatsConfig = Field(default_factory=NatsConfig)
+    store: Path | None = None
+    encoding: Literal["msgpack", "json"] = "msgpack"
+    workers: int = Field(default=2, ge=1, le=64, description="inference threads")
+    threads: int | None = Field(default=None, ge=1, description="onnxruntime threads per model")
+    http: HttpConfig = Field(default_factory=HttpConfig)
+    service: bool = Field(default=True, description="answer rekognition.* requests on NATS")
+    streams: list[StreamConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Deployment:
+        ids = [s.id for s in self.streams]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"stream ids must be unique: {', '.join(duplicates)}")
+        return self
+
+
+def _expand_env(value: Any, path: str) -> Any:
+    if isinstance(value, str):
+        def repl(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in os.environ:
+                return os.environ[name]
+            if default is not None:
+                return default
+            raise DeploymentError(f"{path}: environment variable {name} is not set")
+
+        return _ENV.sub(repl, value)
+    if isinstance(value, dict):
+        return {k: _expand_env(v, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+@cache
+def frame_request_model(operation: Operation) -> type[BaseModel]:
+    """The operation's request shape without its image fields: parameters for every frame."""
+    fields = {
+        name: (info.annotation, info)
+        for name, info in operation.request.model_fields.items()
+        if name not in IMAGE_FIELDS
+    }
+    return create_model(  # type: ignore[call-overload, no-any-return]
+        f"{operation.name}FrameRequest",
+        __config__=ConfigDict(extra="forbid"),
+        **fields,
+    )
+
+
+def _format_errors(source: str, exc: ValidationError, prefix: str = "") -> str:
+    lines = [f"{source}: invalid deployment"]
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        where = f"{prefix}.{loc}" if prefix and loc else (prefix or loc or "(top level)")
+        lines.append(f"  {where}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def parse_deployment(
+    data: Any, *, source: str = "<deployment>", operations: dict[str, Operation] | None = None
+) -> Deployment:
+    """Validate a loaded YAML document; with ``operations``, also every operation's params."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise DeploymentError(f"{source}: expected a mapping at the top level")
+    data = _expand_env(data, "")
+    try:
+        deployment = Deployment.model_validate(data)
+    except ValidationError as exc:
+        raise DeploymentError(_format_errors(source, exc)) from None
+    if operations is not None:
+        for i, stream in enumerate(deployment.streams):
+            for j, op in enumerate(stream.operations):
+                where = f"streams[{i}].operations[{j}]"
+                operation = operations.get(op.operation)
+                if operation is None:
+                    raise DeploymentError(
+                        f"{source}: {where}.operation: unknown operation {op.operation!r}; "
+                        f"known: {', '.join(sorted(operations))}"
+                    )
+                if operation.frame_handler is None:
+                    raise DeploymentError(
+                        f"{source}: {where}.operation: {op.operation} cannot run per frame"
+                    )
+                try:
+                    frame_request_model(operation).model_validate(op.params)
+                except ValidationError as exc:
+                    raise DeploymentError(_format_errors(source, exc, where)) from None
+    return deployment
+
+
+def load_deployment(path: str | Path, *, operations: dict[str, Operation] | None = None) -> Deployment:
+    """Read and validate a deployment file; every problem is a DeploymentError."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise DeploymentError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise DeploymentError(f"{path}: not valid YAML: {exc}") from None
+    return parse_deployment(data, source=str(path), operations=operations)

@@ -1,0 +1,43 @@
+"""One analysed frame as the operations see it: pixels plus a face analysis done once."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from streamproc.faces import FaceAnalyzer, ImageFaces
+from streamproc.images import DecodedImage
+from streamproc.sources import Frame
+
+__all__ = ["FrameInput"]
+
+
+@dataclass
+class FrameInput:
+    """A frame and its lazily computed faces, shared by every operation of the frame.
+
+    ``needs`` is the union of what the stream's operations read, so the face models run
+    once per frame however many operations use the faces.
+    """
+
+    frame: Frame
+    analyzer: FaceAnalyzer
+    needs: frozenset[str] = frozenset()
+    _faces: ImageFaces | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    @property
+    def image(self) -> DecodedImage:
+        return DecodedImage.from_array(self.frame.rgb)
+
+    def faces(self) -> ImageFaces:
+        """Camera frames are upright: no orientation search, faces largest first."""
+        with self._lock:
+            if self._faces is None:
+                self._faces = self.analyzer.analyze(
+                    self.image,
+                    attributes="attributes" in self.needs,
+                    embeddings="embeddings" in self.needs,
+                    detect_orientation=False,
+                )
+            return self._faces

@@ -1,0 +1,165 @@
+"""The process a deployment runs in: NATS, the request/reply service, HTTP, and the streams."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from streamproc.engine import Engine
+from streamproc.runtime.deployment import Deployment
+from streamproc.runtime.stream import StreamRunner
+from streamproc.settings import Settings
+from streamproc.sources import Source, create_source, register_source
+from streamproc.sources.registry import source_scheme
+from streamproc.sources.whip import WhipServer
+from streamproc.transport.nats_server import EmbeddedNatsServer
+from streamproc.transport.publisher import Publisher
+from streamproc.transport.service import RekognitionService
+
+__all__ = ["Runtime"]
+
+log = logging.getLogger(__name__)
+
+
+def _with_credentials(url: str, user: str | None, password: str | None, token: str | None) -> str:
+    """nats-py reads credentials from the URL; the deployment keeps them as separate keys."""
+    if not (user or token) or "@" in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    secret = token if token else f"{user}:{password or ''}"
+    return f"{scheme}://{secret}@{rest}"
+
+
+class Runtime:
+    """Starts everything a deployment names, runs its streams, and stops it all cleanly."""
+
+    def __init__(self, deployment: Deployment, *, engine: Engine | None = None) -> None:
+        self.deployment = deployment
+        settings_args: dict[str, Any] = {}
+        if deployment.store is not None:
+            settings_args["store"] = deployment.store
+        if deployment.threads is not None:
+            settings_args["threads"] = deployment.threads
+        self.engine = engine or Engine(Settings(**settings_args))
+        self.nats_server: EmbeddedNatsServer | None = None
+        self.publisher: Publisher | None = None
+        self.service: RekognitionService | None = None
+        self.whip: WhipServer | None = None
+        self.http_runner: web.AppRunner | None = None
+        self.http_port: int | None = None
+        self.streams: dict[str, StreamRunner] = {}
+        self._executor = ThreadPoolExecutor(deployment.workers, thread_name_prefix="analysis")
+        self._stopping = asyncio.Event()
+
+    @property
+    def nats_url(self) -> str:
+        if self.nats_server is not None:
+            return self.nats_server.url
+        urls = self.deployment.nats.url
+        return urls[0] if isinstance(urls, list) else urls
+
+    async def _start_nats(self) -> list[str]:
+        nats = self.deployment.nats
+        if nats.url == "embedded":
+            self.nats_server = EmbeddedNatsServer(jetstream=True)
+            url = await self.nats_server.start_async()
+            log.info("embedded nats-server %s at %s", self.nats_server.version, url)
+            return [url]
+        assert isinstance(nats.url, list)
+        return [_with_credentials(u, nats.user, nats.password, nats.token) for u in nats.url]
+
+    def _source_for(self, index: int) -> tuple[Source, str]:
+        stream = self.deployment.streams[index]
+        if stream.whip is not None:
+            assert self.whip is not None
+            return self.whip.source_factory(stream.id, token=stream.whip.token), "whip"
+        assert stream.url is not None
+        options: dict[str, Any] = {}
+        if source_scheme(stream.url) == "file":
+            options = {"loop": stream.loop, "realtime": stream.realtime}
+        return create_source(stream.id, stream.url, **options), stream.url
+
+    async def start(self) -> None:
+        hook = self.engine.plugin_manager.hook
+        hook.streamproc_register_sources(register=lambda scheme, factory: register_source(
+            scheme, factory, replace=False))
+        servers = await self._start_nats()
+        nats = self.deployment.nats
+        self.publisher = Publisher(
+            servers,
+            codec=self.deployment.encoding,
+            stream=nats.jetstream.stream if nats.jetstream else None,
+            stream_max_age=nats.jetstream.max_age_s if nats.jetstream else None,
+            stream_max_bytes=nats.jetstream.max_bytes if nats.jetstream else None,
+        )
+        await self.publisher.connect()
+        if self.deployment.service:
+            self.service = RekognitionService(self.engine, max_workers=self.deployment.workers)
+            await self.service.start(self.publisher.nc)
+        if any(s.whip is not None for s in self.deployment.streams):
+            self.whip = WhipServer()
+            app = web.Application()
+            self.whip.add_routes(app)
+            self.http_runner = web.AppRunner(app)
+            await self.http_runner.setup()
+            site = web.TCPSite(self.http_runner, self.deployment.http.host,
+                               self.deployment.http.port)
+            await site.start()
+            sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
+            self.http_port = sockets[0].getsockname()[1] if sockets else self.deployment.http.port
+            log.info("WHIP endpoint on http://%s:%s/whip/<stream>",
+                     self.deployment.http.host, self.http_port)
+        for i, stream in enumerate(self.deployment.streams):
+            source, label = self._source_for(i)
+            self.streams[stream.id] = StreamRunner(
+                stream, source, engine=self.engine, publisher=self.publisher,
+                executor=self._executor, source_label=label,
+            )
+
+    async def run(self, *, until_done: bool = False) -> None:
+        """Run every stream; return on :meth:`stop`, or once all streams ended if asked."""
+        await self.start()
+        tasks = [asyncio.create_task(s.run(), name=f"stream:{sid}")
+                 for sid, s in self.streams.items()]
+        stop = asyncio.create_task(self._stopping.wait())
+        try:
+            if until_done and tasks:
+                await asyncio.wait([stop, asyncio.gather(*tasks)],  # type: ignore[list-item]
+                                   return_when=asyncio.FIRST_COMPLETED)
+            else:
+                await stop
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            stop.cancel()
+            await self.close()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def close(self) -> None:
+        if self.http_runner is not None:
+            await self.http_runner.cleanup()
+        if self.service is not None:
+            await self.service.stop()
+        if self.publisher is not None:
+            await self.publisher.close()
+        if self.nats_server is not None:
+            self.nats_server.stop()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def run_deployment_file(path: str | Path, *, until_done: bool = False) -> None:
+    """``streamproc run``: load, validate against the registered operations, run."""
+    from streamproc.runtime.deployment import load_deployment
+
+    engine = Engine()
+    deployment = load_deployment(path, operations=engine.operations)
+    engine.close()
+    asyncio.run(Runtime(deployment).run(until_done=until_done))
