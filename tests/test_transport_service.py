@@ -230,3 +230,25 @@ async def test_oversized_request_is_a_clear_client_error(
 async def test_no_service_is_a_transport_error(nc: NatsClient) -> None:
     with pytest.raises(ServiceUnavailableError, match="rekognition.DetectFaces"):
         await RemoteClient(nc, timeout=2).call("DetectFaces", {"Image": image(OBAMA)})
+
+
+async def test_service_answers_again_after_a_server_restart(
+    client: Client, nats_server: EmbeddedNatsServer
+) -> None:
+    """nats-py replays the endpoint subscriptions on reconnect: no re-registration needed."""
+    conn = await nats.connect(nats_server.url, reconnect_time_wait=0.05, max_reconnect_attempts=-1)
+    svc = RekognitionService(client.engine)
+    await svc.start(conn)
+    try:
+        remote = RemoteClient(conn, timeout=30)
+        params = {"Image": image(OBAMA)}
+        assert len((await remote.call("DetectFaces", params))["FaceDetails"]) == 1
+        nats_server.stop()
+        nats_server.restart()
+        async with asyncio.timeout(10):
+            while not (conn.stats["reconnects"] == 1 and conn.is_connected):
+                await asyncio.sleep(0.02)
+        assert len((await remote.call("DetectFaces", params))["FaceDetails"]) == 1
+    finally:
+        await svc.stop()
+        await conn.close()

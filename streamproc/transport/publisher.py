@@ -244,7 +244,8 @@ class Publisher:
                 f"{nc.max_payload} bytes"
             )
         if self._js is None:
-            return await self._publish_plain(nc, subject, data, hdrs)
+            await self._publish_plain(nc, subject, data, hdrs)
+            return None
         return await self._publish_js(self._js, subject, data, hdrs)
 
     async def _publish_plain(
@@ -260,9 +261,8 @@ class Publisher:
                     self.pending_size,
                     self.stats.dropped,
                 )
-            return None
+            return
         self.stats.published += 1
-        return None
 
     async def _publish_js(
         self, js: JetStreamContext, subject: str, data: bytes, headers: dict[str, str]
