@@ -81,9 +81,10 @@ log = logging.getLogger(__name__)
 
 SDP_TYPE = "application/sdp"
 MAX_OFFER_BYTES = 64 * 1024
-# Frames up to this many pixels are converted to RGB on the event loop (~0.2 ms at
-# 640x480); larger ones go to the source's converter thread so a 1080p feed cannot stall
-# every other stream and the NATS connection (several ms per frame).
+# Frames up to this many pixels are converted to RGB on the event loop (measured ~0.2 ms at
+# 640x480, less than a thread hand-off costs); larger ones go to the source's converter
+# thread (swscale releases the GIL), since 1-2.5 ms per 1080p frame on the loop, times
+# several cameras, would delay every other stream and the NATS connection.
 INLINE_CONVERT_PIXELS = 640 * 480
 
 
