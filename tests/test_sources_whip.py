@@ -196,6 +196,10 @@ async def test_refusals(server: WhipServer, publishers: list[WhipPublisher]) -> 
         "DELETE", first.location + "x", headers={"Authorization": f"Bearer {TOKEN}"}
     )
     assert status == 404
+    status, _, _ = await _request(
+        "DELETE", first.location[:-2] + "%C3%A9", headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    assert status == 404  # a non-ASCII session id is just unknown
     assert source.session_id is not None  # the refused requests did not touch the session
     await source.close()
     status, _, _ = await _request(

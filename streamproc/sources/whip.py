@@ -451,7 +451,7 @@ class WhipSource(Source):
     async def _end_session(self, session_id: str) -> bool:
         """DELETE: end the session if ``session_id`` is the active one."""
         session = self._session
-        if session is None or not hmac.compare_digest(session.id, session_id):
+        if session is None or not hmac.compare_digest(session.id.encode(), session_id.encode()):
             return False
         await self._end(session, "publisher ended the session (DELETE)")
         return True
