@@ -217,7 +217,7 @@ def nats_server() -> Iterator[EmbeddedNatsServer]:
 def rtsp_server() -> Iterator[Callable[..., RtspTestServer]]:
     """Factory: ``rtsp_server(clip=..., name=..., port=0)`` starts a server; all are stopped."""
     if not rtsp_server_available():
-        pytest.skip("GStreamer RTSP server missing: run .ci/system-deps.sh")
+        pytest.fail("GStreamer RTSP server missing: run .ci/system-deps.sh (make test does)")
     servers: list[RtspTestServer] = []
 
     def start(

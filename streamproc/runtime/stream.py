@@ -192,7 +192,6 @@ class StreamRunner:
         """Analyse frames until the source ends; returns why the stream stopped."""
         loop = asyncio.get_running_loop()
         unsubscribe = self.source.add_status_listener(self._on_status)
-        self._on_status(self.source.status)
         hook = self.engine.plugin_manager.hook
         hook.streamproc_stream_started(stream_id=self.config.id, config=self.config)
         interval = 1.0 / self.config.fps - 1e-3  # tolerate float pts jitter

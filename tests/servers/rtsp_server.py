@@ -48,8 +48,11 @@ class ClipFactory(GstRtspServer.RTSPMediaFactory):
         self.clip = clip
         self.loop_clip = loop
         self.set_launch(
+            # No in-band SPS/PPS (they travel in the SDP): config-interval=-1 inserts them
+            # before *every* IDR slice, which splits multi-slice key frames in two for
+            # FFmpeg's RTSP client and corrupts every frame of the GOP.
             "( appsrc name=src format=time is-live=false "
-            "! h264parse config-interval=-1 ! rtph264pay name=pay0 pt=96 config-interval=-1 )"
+            "! h264parse ! rtph264pay name=pay0 pt=96 config-interval=0 )"
         )
         self.set_shared(False)
         self.connect("media-configure", self._on_media_configure)
@@ -98,7 +101,8 @@ class Clip:
             if sample is None:
                 break
             self.caps = sample.get_caps()
-            self.buffers.append(sample.get_buffer())
+            # A deep copy: the sample's buffer may be recycled once the sample is released.
+            self.buffers.append(sample.get_buffer().copy_deep())
         pipeline.set_state(Gst.State.NULL)
         self.timestamps = [(b.pts, b.dts) for b in self.buffers]
         if not self.buffers or self.caps is None:
