@@ -13,6 +13,7 @@ from streamproc.sources.registry import (
 )
 from streamproc.sources.rtsp import Backoff, RtspSource
 from streamproc.sources.threaded import ThreadedSource
+from streamproc.sources.whip import WhipError, WhipServer, WhipSource
 
 __all__ = [
     "SOURCE_FACTORIES",
@@ -27,6 +28,9 @@ __all__ = [
     "StatusEvent",
     "StatusListener",
     "ThreadedSource",
+    "WhipError",
+    "WhipServer",
+    "WhipSource",
     "UnsupportedSourceError",
     "create_source",
     "register_source",
