@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import sys
 from typing import Any
 
 from streamproc.runtime.deployment import DeploymentError, load_deployment
@@ -35,11 +36,16 @@ def _handler(args: argparse.Namespace) -> int:
     if not args.verbose:
         logging.getLogger("streamproc").setLevel(logging.INFO)
         logging.getLogger().setLevel(logging.INFO)
+    from streamproc.runtime.runtime import NatsUnavailableError
+
     try:
         asyncio.run(_run(args))
     except DeploymentError as exc:
-        print(str(exc), file=__import__("sys").stderr)
+        print(str(exc), file=sys.stderr)
         return 2
+    except NatsUnavailableError as exc:
+        print(f"streamproc run: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

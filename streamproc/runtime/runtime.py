@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from nats import errors as nats_errors
 
 from streamproc.engine import Engine
-from streamproc.runtime.deployment import Deployment
+from streamproc.runtime.deployment import Deployment, NatsConfig
 from streamproc.runtime.stream import StreamRunner
 from streamproc.settings import Settings
 from streamproc.sources import Source, create_source, register_source
@@ -21,18 +23,38 @@ from streamproc.transport.nats_server import EmbeddedNatsServer
 from streamproc.transport.publisher import Publisher
 from streamproc.transport.service import RekognitionService
 
-__all__ = ["Runtime"]
+__all__ = ["NatsUnavailableError", "Runtime", "connect_options"]
+
+#: The first connection must succeed within this time (reconnects later retry forever).
+NATS_CONNECT_TIMEOUT = 10.0
+
+
+class NatsUnavailableError(RuntimeError):
+    """The deployment's NATS server cannot be reached (or refused our credentials)."""
 
 log = logging.getLogger(__name__)
 
 
-def _with_credentials(url: str, user: str | None, password: str | None, token: str | None) -> str:
-    """nats-py reads credentials from the URL; the deployment keeps them as separate keys."""
-    if not (user or token) or "@" in url:
-        return url
-    scheme, _, rest = url.partition("://")
-    secret = token if token else f"{user}:{password or ''}"
-    return f"{scheme}://{secret}@{rest}"
+def connect_options(nats: NatsConfig) -> dict[str, Any]:
+    """nats-py ``connect`` options for the deployment's credentials and TLS."""
+    options: dict[str, Any] = {}
+    if nats.user is not None:
+        options["user"] = nats.user
+        options["password"] = nats.password
+    if nats.token is not None:
+        options["token"] = nats.token
+    if nats.credentials_file is not None:
+        options["user_credentials"] = str(nats.credentials_file)
+    if nats.tls is not None:
+        context = ssl.create_default_context(
+            cafile=str(nats.tls.ca_file) if nats.tls.ca_file else None
+        )
+        if nats.tls.cert_file is not None:
+            context.load_cert_chain(
+                str(nats.tls.cert_file), str(nats.tls.key_file) if nats.tls.key_file else None
+            )
+        options["tls"] = context
+    return options
 
 
 class Runtime:
@@ -71,7 +93,7 @@ class Runtime:
             log.info("embedded nats-server %s at %s", self.nats_server.version, url)
             return [url]
         assert isinstance(nats.url, list)
-        return [_with_credentials(u, nats.user, nats.password, nats.token) for u in nats.url]
+        return list(nats.url)
 
     def _source_for(self, index: int) -> tuple[Source, str]:
         stream = self.deployment.streams[index]
@@ -96,8 +118,17 @@ class Runtime:
             stream=nats.jetstream.stream if nats.jetstream else None,
             stream_max_age=nats.jetstream.max_age_s if nats.jetstream else None,
             stream_max_bytes=nats.jetstream.max_bytes if nats.jetstream else None,
+            connect_options=connect_options(nats) if nats.url != "embedded" else None,
         )
-        await self.publisher.connect()
+        try:
+            # nats-py retries a refused first connection forever: give up with a clear error.
+            await asyncio.wait_for(self.publisher.connect(), NATS_CONNECT_TIMEOUT)
+        except (TimeoutError, OSError, nats_errors.Error) as exc:
+            reason = self.publisher.last_error or exc
+            await self.close()
+            raise NatsUnavailableError(
+                f"cannot connect to NATS at {', '.join(servers)}: {reason!r}"
+            ) from exc
         if self.deployment.service:
             self.service = RekognitionService(self.engine, max_workers=self.deployment.workers)
             await self.service.start(self.publisher.nc)

@@ -132,6 +132,7 @@ class Publisher:
         stream_max_bytes: int | None = 1024 * _MIB,
         publish_timeout: float = 2.0,
         retry_for: float = 300.0,
+        connect_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.servers = [servers] if isinstance(servers, str) else list(servers)
         self.codec = codec_for(codec)
@@ -146,6 +147,9 @@ class Publisher:
         self.stream_max_bytes = stream_max_bytes
         self.publish_timeout = publish_timeout
         self.retry_for = retry_for
+        #: Extra ``nats.connect`` options: credentials, TLS context, user/password.
+        self.connect_options = dict(connect_options or {})
+        self.last_error: Exception | None = None  # for start-up diagnostics
         self.stats = PublisherStats()
         self._nc: NatsClient | None = None
         self._js: JetStreamContext | None = None
@@ -182,6 +186,7 @@ class Publisher:
             reconnected_cb=self._on_reconnected,
             closed_cb=self._on_closed,
             lame_duck_mode_cb=self._on_lame_duck,
+            **self.connect_options,
         )
         if self.stream is not None:
             self._js = self._nc.jetstream(timeout=self.publish_timeout)
@@ -346,6 +351,7 @@ class Publisher:
         log.info("reconnected to NATS at %s after %.1f s", url, down)
 
     async def _on_error(self, exc: Exception) -> None:
+        self.last_error = exc
         if self._disconnected_at is not None and isinstance(exc, OSError | asyncio.TimeoutError):
             log.debug("NATS reconnect attempt failed: %s", exc)  # expected during an outage
             return
