@@ -27,14 +27,21 @@ def main() -> None:
     try:
         client = Client(store=store)
         client.create_collection(CollectionId="bench")
-        photos = [p for p in sorted((ROOT / "tests/data/faces").glob("*/*"))
-                  if p.read_bytes()[:4] != b"RIFF"]
+        photos = [
+            p
+            for p in sorted((ROOT / "tests/data/faces").glob("*/*"))
+            if p.read_bytes()[:4] != b"RIFF"
+        ]
         blobs = [p.read_bytes() for p in photos]
         client.detect_faces(Image={"Bytes": blobs[0]})  # load models before timing
         start = time.perf_counter()
         for path, blob in zip(photos, blobs, strict=True):
-            client.index_faces(CollectionId="bench", Image={"Bytes": blob},
-                               ExternalImageId=path.parent.name, MaxFaces=1)
+            client.index_faces(
+                CollectionId="bench",
+                Image={"Bytes": blob},
+                ExternalImageId=path.parent.name,
+                MaxFaces=1,
+            )
         index_s = time.perf_counter() - start
         engine = client.engine
         analyzer = engine.context.faces
@@ -51,13 +58,17 @@ def main() -> None:
             total.append((t1 - t0) * 1000)
             analyse.append((t2 - t1) * 1000)
             search.append((t3 - t2) * 1000)
-        print(f"IndexFaces: {len(blobs)} photos in {index_s:.1f} s = "
-              f"{len(blobs) / index_s:.1f} images/s")
+        print(
+            f"IndexFaces: {len(blobs)} photos in {index_s:.1f} s = "
+            f"{len(blobs) / index_s:.1f} images/s"
+        )
         print(f"{'SearchFacesByImage':<28}{'median ms':>10}{'p90 ms':>9}")
-        for label, values in (("total (client)", total), ("detect + embed", analyse),
-                              (f"search ({len(blobs)} faces)", search)):
-            print(f"{label:<28}{statistics.median(values):>10.2f}"
-                  f"{np.percentile(values, 90):>9.2f}")
+        for label, values in (
+            ("total (client)", total),
+            ("detect + embed", analyse),
+            (f"search ({len(blobs)} faces)", search),
+        ):
+            print(f"{label:<28}{statistics.median(values):>10.2f}{np.percentile(values, 90):>9.2f}")
         ratio = statistics.median(total) / (statistics.median(analyse) + statistics.median(search))
         print(f"ratio total / (detect+embed + search): {ratio:.2f}")
         print("search alone over 10k/100k/1M faces: python bench/bench_store.py")

@@ -60,7 +60,9 @@ def main() -> None:
             response = client.detect_faces(Image={"Bytes": blob}, Attributes=attributes)
             times.append((time.perf_counter() - start) * 1000)
             n = len(response["FaceDetails"])
-            per_face = bare["age"] + bare["gender"] + bare["emotion"] if attributes == ["ALL"] else 0
+            per_face = (
+                bare["age"] + bare["gender"] + bare["emotion"] if attributes == ["ALL"] else 0
+            )
             bare_times.append(bare["yunet"] + n * per_face)
         rows.append((label, times, bare_times))
     times, bare_times = [], []
@@ -75,13 +77,16 @@ def main() -> None:
         bare_times.append(2 * bare["yunet"] + (1 + n) * bare["sface"])
     rows.append(("CompareFaces", times, bare_times))
 
-    print(f"photos: {len(data)}  bare model ms: "
-          + ", ".join(f"{k} {v:.1f}" for k, v in bare.items()))
+    print(
+        f"photos: {len(data)}  bare model ms: " + ", ".join(f"{k} {v:.1f}" for k, v in bare.items())
+    )
     print(f"{'operation':<22}{'median ms':>10}{'p90 ms':>9}{'bare ms':>9}{'ratio':>7}")
     for label, t, b in rows:
         ratio = statistics.median(t) / statistics.median(b)
-        print(f"{label:<22}{statistics.median(t):>10.1f}{_p(t, 90):>9.1f}"
-              f"{statistics.median(b):>9.1f}{ratio:>7.2f}")
+        print(
+            f"{label:<22}{statistics.median(t):>10.1f}{_p(t, 90):>9.1f}"
+            f"{statistics.median(b):>9.1f}{ratio:>7.2f}"
+        )
     sys.stdout.flush()
 
 

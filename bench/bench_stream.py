@@ -65,8 +65,12 @@ def household(store: Path) -> None:
     client = Client(store=store)
     client.create_collection(CollectionId="household")
     for photo in sorted((ROOT / "examples/household").glob("*/*.jpg")):
-        client.index_faces(CollectionId="household", Image={"Bytes": photo.read_bytes()},
-                           ExternalImageId=photo.parent.name, MaxFaces=1)
+        client.index_faces(
+            CollectionId="household",
+            Image={"Bytes": photo.read_bytes()},
+            ExternalImageId=photo.parent.name,
+            MaxFaces=1,
+        )
     client.close()
 
 
@@ -80,8 +84,11 @@ def bare_bound(clip: Path, store: Path) -> float:
         frames = 0
         start = time.perf_counter()
         for frame in container.decode(stream):
-            result = faces.analyze(DecodedImage.from_array(frame.to_ndarray(format="rgb24")),
-                                   embeddings=True, detect_orientation=False)
+            result = faces.analyze(
+                DecodedImage.from_array(frame.to_ndarray(format="rgb24")),
+                embeddings=True,
+                detect_orientation=False,
+            )
             for face in result.faces:
                 collection.search("household", face.embedding, max_faces=10, min_score=0.46)
             frames += 1
@@ -90,14 +97,29 @@ def bare_bound(clip: Path, store: Path) -> float:
     return frames / elapsed
 
 
-async def run_streams(nats_url: str, store: Path, urls: list[str], fps: float,
-                      seconds: float) -> tuple[list[float], list[float]]:
+async def run_streams(
+    nats_url: str, store: Path, urls: list[str], fps: float, seconds: float
+) -> tuple[list[float], list[float]]:
     """Analysed fps per stream and capture→receive latencies (ms) over ``seconds``."""
-    streams = [{"id": f"cam{i}", "url": url, "fps": fps,
-                "operations": [{"operation": "SearchFacesByImage", "CollectionId": "household"}],
-                "events": {"enabled": True}} for i, url in enumerate(urls)]
-    deployment = parse_deployment({"nats": {"url": nats_url}, "store": str(store),
-                                   "workers": 2, "service": False, "streams": streams})
+    streams = [
+        {
+            "id": f"cam{i}",
+            "url": url,
+            "fps": fps,
+            "operations": [{"operation": "SearchFacesByImage", "CollectionId": "household"}],
+            "events": {"enabled": True},
+        }
+        for i, url in enumerate(urls)
+    ]
+    deployment = parse_deployment(
+        {
+            "nats": {"url": nats_url},
+            "store": str(store),
+            "workers": 2,
+            "service": False,
+            "streams": streams,
+        }
+    )
     latencies: list[float] = []
     counts = {s["id"]: 0 for s in streams}
     measuring = False
@@ -140,21 +162,27 @@ async def main() -> None:
             try:
                 rates, lat = await run_streams(server.url, store, [cameras[0].url], 120, 10)
                 target = min(bound, CAMERA_FPS)
-                print(f"pipeline over RTSP at full speed: {rates[0]:.1f} analysed frames/s = "
-                      f"{rates[0] / target * 100:.0f} % of min(bare bound, camera {CAMERA_FPS} fps)")
+                print(
+                    f"pipeline over RTSP at full speed: {rates[0]:.1f} analysed frames/s = "
+                    f"{rates[0] / target * 100:.0f} % of min(bare bound, camera {CAMERA_FPS} fps)"
+                )
                 _, lat = await run_streams(server.url, store, [cameras[0].url], 10, 10)
-                print(f"latency capture → NATS subscriber at 10 analysed fps: "
-                      f"p50 {statistics.median(lat):.0f} ms, p99 {np.percentile(lat, 99):.0f} ms "
-                      f"({len(lat)} frames)")
+                print(
+                    f"latency capture → NATS subscriber at 10 analysed fps: "
+                    f"p50 {statistics.median(lat):.0f} ms, p99 {np.percentile(lat, 99):.0f} ms "
+                    f"({len(lat)} frames)"
+                )
                 sustained = 0
                 for n in range(1, len(cameras) + 1):
                     rates, lat = await run_streams(
                         server.url, store, [c.url for c in cameras[:n]], 5, 8
                     )
                     ok = min(rates) >= 0.95 * 5
-                    print(f"{n} x 720p at 5 fps: per-stream {', '.join(f'{r:.2f}' for r in rates)}"
-                          f" fps, latency p99 {np.percentile(lat, 99):.0f} ms -> "
-                          f"{'sustained' if ok else 'not sustained'}")
+                    print(
+                        f"{n} x 720p at 5 fps: per-stream {', '.join(f'{r:.2f}' for r in rates)}"
+                        f" fps, latency p99 {np.percentile(lat, 99):.0f} ms -> "
+                        f"{'sustained' if ok else 'not sustained'}"
+                    )
                     if not ok:
                         break
                     sustained = n

@@ -13,10 +13,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
-from streamproc.faces import FaceAnalyzer, similarity
 from PIL import Image, ImageOps
 
+from streamproc.faces import FaceAnalyzer, similarity
 from streamproc.images import DecodedImage
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,13 +62,19 @@ def main() -> None:
     same, different = pair_cosines(embeddings, excluded)
     print(f"data: {data_dir}  photos with a face: {len(embeddings)}")
     print(f"same-person pairs: {len(same)}  different-person pairs: {len(different)}")
-    print(f"different: max cosine {different.max():.3f}  p99.9 {np.percentile(different, 99.9):.3f}")
-    print(f"same: min cosine {same.min():.3f}  p1 {np.percentile(same, 1):.3f}  "
-          f"median {np.median(same):.3f}")
+    print(
+        f"different: max cosine {different.max():.3f}  p99.9 {np.percentile(different, 99.9):.3f}"
+    )
+    print(
+        f"same: min cosine {same.min():.3f}  p1 {np.percentile(same, 1):.3f}  "
+        f"median {np.median(same):.3f}"
+    )
     sim_same, sim_diff = similarity(same), similarity(different)
-    print(f"with the current anchors: different pairs >= 80: {(sim_diff >= 80).sum()}  "
-          f"max {sim_diff.max():.1f}; same pairs >= 80: {(sim_same >= 80).mean() * 100:.1f} %  "
-          f"median {np.median(sim_same):.1f}")
+    print(
+        f"with the current anchors: different pairs >= 80: {(sim_diff >= 80).sum()}  "
+        f"max {sim_diff.max():.1f}; same pairs >= 80: {(sim_same >= 80).mean() * 100:.1f} %  "
+        f"median {np.median(sim_same):.1f}"
+    )
 
 
 if __name__ == "__main__":

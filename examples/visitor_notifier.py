@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 from pathlib import Path
 
 import nats
@@ -30,7 +31,11 @@ async def main() -> None:
     async def on_event(msg: nats.aio.msg.Msg) -> None:
         event = detect_codec(msg.data, msg.headers).decode(msg.data)
         print(describe_event(event), flush=True)
-        if args.snapshots and event.get("EventType") == "VisitorIdentified" and event.get("Snapshot"):
+        if (
+            args.snapshots
+            and event.get("EventType") == "VisitorIdentified"
+            and event.get("Snapshot")
+        ):
             args.snapshots.mkdir(parents=True, exist_ok=True)
             (args.snapshots / f"{event['VisitorId']}.jpg").write_bytes(event["Snapshot"])
 
@@ -43,7 +48,5 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
-    except KeyboardInterrupt:
-        pass

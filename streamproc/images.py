@@ -126,8 +126,8 @@ def decode_image(data: bytes) -> DecodedImage:
             orientation = pil.getexif().get(EXIF_ORIENTATION_TAG)
             if orientation is not None:
                 exif_oriented = True
-                pil = ImageOps.exif_transpose(pil)
-        rgb = np.asarray(pil.convert("RGB"))
+                pil = ImageOps.exif_transpose(pil)  # type: ignore[assignment]
+        rgb = np.asarray(pil.convert("RGB"))  # after exif_transpose: a plain Image
     except (OSError, SyntaxError, ValueError) as exc:
         raise InvalidImageFormatException(
             f"Image data is corrupt or truncated ({fmt}): {exc}"

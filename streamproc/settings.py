@@ -25,9 +25,7 @@ class Settings(BaseModel):
         )
     )
     region: str = Field(default_factory=lambda: _env("STREAMPROC_REGION") or "us-east-1")
-    account_id: str = Field(
-        default_factory=lambda: _env("STREAMPROC_ACCOUNT_ID") or "000000000000"
-    )
+    account_id: str = Field(default_factory=lambda: _env("STREAMPROC_ACCOUNT_ID") or "000000000000")
     threads: int | None = Field(
         default_factory=lambda: int(v) if (v := _env("STREAMPROC_THREADS")) else None
     )

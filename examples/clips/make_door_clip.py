@@ -25,7 +25,9 @@ WIDTH, HEIGHT, FPS = 640, 360, 20
 def letterbox(rgb: np.ndarray) -> np.ndarray:
     img = Image.fromarray(rgb)
     scale = min(WIDTH / img.width, HEIGHT / img.height)
-    img = img.resize((round(img.width * scale), round(img.height * scale)), Image.Resampling.BILINEAR)
+    img = img.resize(
+        (round(img.width * scale), round(img.height * scale)), Image.Resampling.BILINEAR
+    )
     canvas = Image.new("RGB", (WIDTH, HEIGHT))
     canvas.paste(img, ((WIDTH - img.width) // 2, (HEIGHT - img.height) // 2))
     return np.asarray(canvas)
@@ -33,8 +35,11 @@ def letterbox(rgb: np.ndarray) -> np.ndarray:
 
 def frames(path: Path, every: int = 1) -> list[np.ndarray]:
     with av.open(str(path)) as container:
-        return [letterbox(f.to_ndarray(format="rgb24"))
-                for i, f in enumerate(container.decode(video=0)) if i % every == 0]
+        return [
+            letterbox(f.to_ndarray(format="rgb24"))
+            for i, f in enumerate(container.decode(video=0))
+            if i % every == 0
+        ]
 
 
 def main() -> None:

@@ -53,9 +53,30 @@ def list_collections(
 
 @hookimpl
 def streamproc_register_operations(register: Callable[[Operation], None]) -> None:
-    register(Operation("CreateCollection", CreateCollectionRequest, CreateCollectionResponse,
-                       create_collection, "Create an empty face collection."))
-    register(Operation("DeleteCollection", DeleteCollectionRequest, DeleteCollectionResponse,
-                       delete_collection, "Delete a collection and every face in it."))
-    register(Operation("ListCollections", ListCollectionsRequest, ListCollectionsResponse,
-                       list_collections, "List collection ids, in creation order, paginated."))
+    register(
+        Operation(
+            "CreateCollection",
+            CreateCollectionRequest,
+            CreateCollectionResponse,
+            create_collection,
+            "Create an empty face collection.",
+        )
+    )
+    register(
+        Operation(
+            "DeleteCollection",
+            DeleteCollectionRequest,
+            DeleteCollectionResponse,
+            delete_collection,
+            "Delete a collection and every face in it.",
+        )
+    )
+    register(
+        Operation(
+            "ListCollections",
+            ListCollectionsRequest,
+            ListCollectionsResponse,
+            list_collections,
+            "List collection ids, in creation order, paginated.",
+        )
+    )

@@ -17,9 +17,7 @@ from streamproc.shapes import CompareFacesMatch, CompareFacesRequest, CompareFac
 MAX_TARGET_FACES = 15
 
 
-def compare_faces(
-    request: CompareFacesRequest, context: OperationContext
-) -> CompareFacesResponse:
+def compare_faces(request: CompareFacesRequest, context: OperationContext) -> CompareFacesResponse:
     source_image = load_image(request.SourceImage)
     target_image = load_image(request.TargetImage)
     source = context.faces.analyze(source_image, embeddings=True, max_faces=1)

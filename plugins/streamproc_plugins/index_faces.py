@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from streamproc.faces.analyzer import ImageFaces
-from streamproc.faces.describe import bounding_box, face_detail
+from streamproc.faces.describe import face_detail
 from streamproc.hookspecs import hookimpl
 from streamproc.images import load_image
 from streamproc.operations import Operation, OperationContext
@@ -58,9 +58,7 @@ def _box_iou(a: StoredBox, b: BoundingBox) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def _details_for(
-    records: list[StoredFace], details: list[FaceDetail]
-) -> list[FaceDetail]:
+def _details_for(records: list[StoredFace], details: list[FaceDetail]) -> list[FaceDetail]:
     """Pair stored faces with this call's analysis by box overlap (re-index returns old ids)."""
     return [
         max(details, key=lambda d, r=record: _box_iou(r.bounding_box, d.BoundingBox))  # type: ignore[misc]
@@ -83,8 +81,10 @@ def index_faces(request: IndexFacesRequest, context: OperationContext) -> IndexF
     new_faces = [
         NewFace(
             bounding_box=StoredBox(
-                left=d.BoundingBox.Left, top=d.BoundingBox.Top,
-                width=d.BoundingBox.Width, height=d.BoundingBox.Height,
+                left=d.BoundingBox.Left,
+                top=d.BoundingBox.Top,
+                width=d.BoundingBox.Width,
+                height=d.BoundingBox.Height,
             ),
             confidence=d.Confidence,
             embedding=np.asarray(f.embedding, dtype=np.float32),
@@ -101,7 +101,9 @@ def index_faces(request: IndexFacesRequest, context: OperationContext) -> IndexF
     return IndexFacesResponse(
         FaceRecords=[
             FaceRecord(Face=face_shape(r), FaceDetail=d)
-            for r, d in zip(records, _details_for(records, details) if details else [], strict=False)
+            for r, d in zip(
+                records, _details_for(records, details) if details else [], strict=False
+            )
         ],
         OrientationCorrection=result.orientation,  # type: ignore[arg-type]
         FaceModelVersion=collection.face_model_version,
@@ -128,9 +130,30 @@ def delete_faces(request: DeleteFacesRequest, context: OperationContext) -> Dele
 
 @hookimpl
 def streamproc_register_operations(register: Callable[[Operation], None]) -> None:
-    register(Operation("IndexFaces", IndexFacesRequest, IndexFacesResponse, index_faces,
-                       "Detect faces in an image and add their feature vectors to a collection."))
-    register(Operation("ListFaces", ListFacesRequest, ListFacesResponse, list_faces,
-                       "List the faces of a collection, paginated in a stable order."))
-    register(Operation("DeleteFaces", DeleteFacesRequest, DeleteFacesResponse, delete_faces,
-                       "Delete faces by FaceId; returns those that were deleted."))
+    register(
+        Operation(
+            "IndexFaces",
+            IndexFacesRequest,
+            IndexFacesResponse,
+            index_faces,
+            "Detect faces in an image and add their feature vectors to a collection.",
+        )
+    )
+    register(
+        Operation(
+            "ListFaces",
+            ListFacesRequest,
+            ListFacesResponse,
+            list_faces,
+            "List the faces of a collection, paginated in a stable order.",
+        )
+    )
+    register(
+        Operation(
+            "DeleteFaces",
+            DeleteFacesRequest,
+            DeleteFacesResponse,
+            delete_faces,
+            "Delete faces by FaceId; returns those that were deleted.",
+        )
+    )

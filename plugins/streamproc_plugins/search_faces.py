@@ -64,8 +64,11 @@ def search_faces(request: SearchFacesRequest, context: OperationContext) -> Sear
     return SearchFacesResponse(
         SearchedFaceId=request.FaceId,
         FaceMatches=search_collection(
-            context, request.CollectionId, face.embedding,
-            max_faces=request.MaxFaces, threshold=request.FaceMatchThreshold,
+            context,
+            request.CollectionId,
+            face.embedding,
+            max_faces=request.MaxFaces,
+            threshold=request.FaceMatchThreshold,
             exclude_face_id=request.FaceId,
         ),
         FaceModelVersion=collection.face_model_version,
@@ -79,17 +82,18 @@ def search_faces_by_image(
     collection = context.store.describe_collection(request.CollectionId)
     result = context.faces.analyze(image, embeddings=True, max_faces=1)
     if not result.faces:
-        raise InvalidParameterException(
-            "SearchFacesByImage: there are no faces in the image"
-        )
+        raise InvalidParameterException("SearchFacesByImage: there are no faces in the image")
     face = result.faces[0]
     assert face.embedding is not None
     return SearchFacesByImageResponse(
         SearchedFaceBoundingBox=bounding_box(face, result),
         SearchedFaceConfidence=min(100.0, face.confidence),
         FaceMatches=search_collection(
-            context, request.CollectionId, face.embedding,
-            max_faces=request.MaxFaces, threshold=request.FaceMatchThreshold,
+            context,
+            request.CollectionId,
+            face.embedding,
+            max_faces=request.MaxFaces,
+            threshold=request.FaceMatchThreshold,
         ),
         FaceModelVersion=collection.face_model_version,
     )
@@ -104,25 +108,43 @@ def search_faces_in_frame(
     responses = []
     for face in result.faces:
         assert face.embedding is not None
-        responses.append({
-            "DetectedFace": compared_face(face, result).to_wire(),
-            "MatchedFaces": [
-                m.to_wire()
-                for m in search_collection(
-                    context, request.CollectionId, face.embedding,
-                    max_faces=request.MaxFaces, threshold=request.FaceMatchThreshold,
-                )
-            ],
-        })
+        responses.append(
+            {
+                "DetectedFace": compared_face(face, result).to_wire(),
+                "MatchedFaces": [
+                    m.to_wire()
+                    for m in search_collection(
+                        context,
+                        request.CollectionId,
+                        face.embedding,
+                        max_faces=request.MaxFaces,
+                        threshold=request.FaceMatchThreshold,
+                    )
+                ],
+            }
+        )
     return {"FaceSearchResponse": responses}
 
 
 @hookimpl
 def streamproc_register_operations(register: Callable[[Operation], None]) -> None:
-    register(Operation("SearchFaces", SearchFacesRequest, SearchFacesResponse, search_faces,
-                       "Search a collection for faces like a stored face (by FaceId)."))
-    register(Operation("SearchFacesByImage", SearchFacesByImageRequest,
-                       SearchFacesByImageResponse, search_faces_by_image,
-                       "Search a collection for the largest face of an image.",
-                       frame_handler=search_faces_in_frame,
-                       frame_needs=lambda request: frozenset({"embeddings"})))
+    register(
+        Operation(
+            "SearchFaces",
+            SearchFacesRequest,
+            SearchFacesResponse,
+            search_faces,
+            "Search a collection for faces like a stored face (by FaceId).",
+        )
+    )
+    register(
+        Operation(
+            "SearchFacesByImage",
+            SearchFacesByImageRequest,
+            SearchFacesByImageResponse,
+            search_faces_by_image,
+            "Search a collection for the largest face of an image.",
+            frame_handler=search_faces_in_frame,
+            frame_needs=lambda request: frozenset({"embeddings"}),
+        )
+    )

@@ -19,8 +19,11 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
 def _optional(args: argparse.Namespace, **names: str) -> dict[str, Any]:
     """Rekognition parameters for the flags the user gave."""
-    return {param: getattr(args, attr) for param, attr in names.items()
-            if getattr(args, attr) is not None}
+    return {
+        param: getattr(args, attr)
+        for param, attr in names.items()
+        if getattr(args, attr) is not None
+    }
 
 
 def _create(args: argparse.Namespace) -> int:
@@ -46,25 +49,29 @@ def _list_faces(args: argparse.Namespace) -> int:
 
 
 def _delete_faces(args: argparse.Namespace) -> int:
-    print_json(client_from_args(args).delete_faces(
-        CollectionId=args.collection_id, FaceIds=args.face_ids
-    ))
+    print_json(
+        client_from_args(args).delete_faces(CollectionId=args.collection_id, FaceIds=args.face_ids)
+    )
     return 0
 
 
 def _search_faces(args: argparse.Namespace) -> int:
     params = _optional(args, MaxFaces="max_faces", FaceMatchThreshold="face_match_threshold")
-    print_json(client_from_args(args).search_faces(
-        CollectionId=args.collection_id, FaceId=args.face_id, **params
-    ))
+    print_json(
+        client_from_args(args).search_faces(
+            CollectionId=args.collection_id, FaceId=args.face_id, **params
+        )
+    )
     return 0
 
 
 def _search_by_image(args: argparse.Namespace) -> int:
     params = _optional(args, MaxFaces="max_faces", FaceMatchThreshold="face_match_threshold")
-    print_json(client_from_args(args).search_faces_by_image(
-        CollectionId=args.collection_id, Image=read_image(args.image), **params
-    ))
+    print_json(
+        client_from_args(args).search_faces_by_image(
+            CollectionId=args.collection_id, Image=read_image(args.image), **params
+        )
+    )
     return 0
 
 
@@ -97,9 +104,7 @@ def index_directory(
         p for p in root.glob("*/*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
     )
     if not photos:
-        raise InvalidParameterException(
-            f"--dir {root} holds no <person>/<photo>.jpg|png files"
-        )
+        raise InvalidParameterException(f"--dir {root} holds no <person>/<photo>.jpg|png files")
     summary = DirectorySummary()
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task("indexing", total=len(photos))
@@ -132,25 +137,33 @@ def _index_faces(args: argparse.Namespace) -> int:
     client = client_from_args(args)
     if args.dir is not None:
         if args.image is not None or args.external_image_id is not None:
-            raise InvalidParameterException("--dir indexes a folder: leave out --image and "
-                                            "--external-image-id (folder names are used)")
+            raise InvalidParameterException(
+                "--dir indexes a folder: leave out --image and "
+                "--external-image-id (folder names are used)"
+            )
         summary = index_directory(client, args.collection_id, Path(args.dir))
-        print_json({
-            "CollectionId": args.collection_id,
-            "ImagesIndexed": summary.images,
-            "FacesIndexed": summary.faces,
-            "People": sorted(summary.people),
-            "ImagesWithoutFaces": summary.without_faces,
-            "ImagesFailed": [{"Image": n, "Error": e} for n, e in summary.failed],
-        })
+        print_json(
+            {
+                "CollectionId": args.collection_id,
+                "ImagesIndexed": summary.images,
+                "FacesIndexed": summary.faces,
+                "People": sorted(summary.people),
+                "ImagesWithoutFaces": summary.without_faces,
+                "ImagesFailed": [{"Image": n, "Error": e} for n, e in summary.failed],
+            }
+        )
         return 0 if not summary.failed else 1
     if args.image is None:
         raise InvalidParameterException("index-faces needs --image PATH or --dir DIR")
-    params = _optional(args, ExternalImageId="external_image_id",
-                       DetectionAttributes="detection_attributes", MaxFaces="max_faces")
-    print_json(client.index_faces(
-        CollectionId=args.collection_id, Image=read_image(args.image), **params
-    ))
+    params = _optional(
+        args,
+        ExternalImageId="external_image_id",
+        DetectionAttributes="detection_attributes",
+        MaxFaces="max_faces",
+    )
+    print_json(
+        client.index_faces(CollectionId=args.collection_id, Image=read_image(args.image), **params)
+    )
     return 0
 
 
@@ -168,14 +181,20 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--max-results", type=int)
     p.add_argument("--next-token")
 
-    p = cmd("index-faces", "add the faces of an image (or a folder of people) to a collection",
-            _index_faces)
+    p = cmd(
+        "index-faces",
+        "add the faces of an image (or a folder of people) to a collection",
+        _index_faces,
+    )
     p.add_argument("--image", help="JPEG or PNG file")
     p.add_argument("--external-image-id", help="your id for the image, e.g. the person's name")
     p.add_argument("--detection-attributes", nargs="+", metavar="{DEFAULT,ALL}")
     p.add_argument("--max-faces", type=int, help="index only the N largest faces (1-100)")
-    p.add_argument("--dir", help="folder of per-person subfolders: <dir>/<person>/*.jpg; "
-                                 "indexes the largest face of each photo as ExternalImageId=<person>")
+    p.add_argument(
+        "--dir",
+        help="folder of per-person subfolders: <dir>/<person>/*.jpg; "
+        "indexes the largest face of each photo as ExternalImageId=<person>",
+    )
 
     p = cmd("list-faces", "list the faces of a collection", _list_faces)
     p.add_argument("--max-results", type=int)
@@ -186,8 +205,11 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--face-id", required=True)
     p.add_argument("--max-faces", type=int)
     p.add_argument("--face-match-threshold", type=float)
-    p = cmd("search-faces-by-image", "search a collection for the largest face of an image",
-            _search_by_image)
+    p = cmd(
+        "search-faces-by-image",
+        "search a collection for the largest face of an image",
+        _search_by_image,
+    )
     p.add_argument("--image", required=True, help="JPEG or PNG file")
     p.add_argument("--max-faces", type=int)
     p.add_argument("--face-match-threshold", type=float)

@@ -35,25 +35,38 @@ async def _door_camera(examples: Path, store: Path, console: Any) -> int:
     client = Client(store=store)
     client.create_collection(CollectionId="household")
     summary = index_directory(client, "household", examples / "household", progress=False)
-    console.print(f"[bold]household[/bold]: indexed {summary.faces} faces of "
-                  f"{', '.join(sorted(summary.people))}")
+    console.print(
+        f"[bold]household[/bold]: indexed {summary.faces} faces of "
+        f"{', '.join(sorted(summary.people))}"
+    )
     client.close()
 
-    deployment = parse_deployment({
-        "store": str(store),
-        "streams": [{
-            "id": "front-door",
-            "url": str(examples / "clips" / "door.mp4"),
-            "fps": 5,
-            "realtime": True,
-            "operations": [{"operation": "SearchFacesByImage", "CollectionId": "household",
-                            "FaceMatchThreshold": 80}],
-        }],
-    })
+    deployment = parse_deployment(
+        {
+            "store": str(store),
+            "streams": [
+                {
+                    "id": "front-door",
+                    "url": str(examples / "clips" / "door.mp4"),
+                    "fps": 5,
+                    "realtime": True,
+                    "operations": [
+                        {
+                            "operation": "SearchFacesByImage",
+                            "CollectionId": "household",
+                            "FaceMatchThreshold": 80,
+                        }
+                    ],
+                }
+            ],
+        }
+    )
     runtime = Runtime(deployment)
     await runtime.start()
-    console.print(f"[bold]camera[/bold]: {examples / 'clips' / 'door.mp4'} as stream "
-                  f"front-door, 5 analysed fps; NATS at {runtime.nats_url}")
+    console.print(
+        f"[bold]camera[/bold]: {examples / 'clips' / 'door.mp4'} as stream "
+        f"front-door, 5 analysed fps; NATS at {runtime.nats_url}"
+    )
     received: list[dict[str, Any]] = []
     frames = 0
     nc = await nats.connect(runtime.nats_url)
@@ -78,11 +91,16 @@ async def _door_camera(examples: Path, store: Path, console: Any) -> int:
         await asyncio.sleep(0.2)
         await nc.drain()
         await runtime.close()
-    identified = [e.get("ExternalImageId") for e in received
-                  if e.get("EventType") == "VisitorIdentified" and e.get("Matched")]
-    console.print(f"[bold]done[/bold]: {frames} frame records, {len(received)} visitor events; "
-                  f"identified: {', '.join(identified) or 'nobody'}; skipped frames "
-                  f"{runner.stats.budget_skipped + runner.source.frames_skipped}")
+    identified = [
+        str(e.get("ExternalImageId"))
+        for e in received
+        if e.get("EventType") == "VisitorIdentified" and e.get("Matched")
+    ]
+    console.print(
+        f"[bold]done[/bold]: {frames} frame records, {len(received)} visitor events; "
+        f"identified: {', '.join(identified) or 'nobody'}; skipped frames "
+        f"{runner.stats.budget_skipped + runner.source.frames_skipped}"
+    )
     return 0
 
 

@@ -53,7 +53,9 @@ def add_commands(sub: Any) -> None:
     p = sub.add_parser("detect-faces", help="detect faces and their attributes in an image")
     p.add_argument("--image", required=True, help="JPEG or PNG file")
     p.add_argument(
-        "--attributes", nargs="+", metavar="{DEFAULT,ALL}",
+        "--attributes",
+        nargs="+",
+        metavar="{DEFAULT,ALL}",
         help="DEFAULT (box, landmarks, pose, quality) or ALL (adds age, gender, emotions, smile)",
     )
     p.set_defaults(handler=_detect_faces)

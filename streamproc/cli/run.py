@@ -52,6 +52,9 @@ def _handler(args: argparse.Namespace) -> int:
 def add_commands(sub: Any) -> None:
     p = sub.add_parser("run", help="run the streams of a deployment file")
     p.add_argument("deployment", help="deployment YAML file (see configs/)")
-    p.add_argument("--until-done", action="store_true",
-                   help="exit once every stream's source has ended (files without loop)")
+    p.add_argument(
+        "--until-done",
+        action="store_true",
+        help="exit once every stream's source has ended (files without loop)",
+    )
     p.set_defaults(handler=_handler)

@@ -31,6 +31,7 @@ CONFIDENT_UPRIGHT = 0.9
 ROTATED_MIN_SCORE = 0.85
 ROTATION_MARGIN = 0.05
 
+
 @dataclass
 class AnalyzedFace:
     """One face, coordinates in pixels of the image as given (before any correction)."""
@@ -110,9 +111,7 @@ class FaceAnalyzer:
                 )
             return self._attributes
 
-    def _detect_oriented(
-        self, image: DecodedImage
-    ) -> tuple[list[DetectedFace], int, np.ndarray]:
+    def _detect_oriented(self, image: DecodedImage) -> tuple[list[DetectedFace], int, np.ndarray]:
         """Detected faces, the rotation that made them upright, and the upright pixels."""
         faces, upright_score = self.detector.detect_scored(image.rgb)
         if image.exif_oriented or upright_score >= CONFIDENT_UPRIGHT:
@@ -147,9 +146,7 @@ class FaceAnalyzer:
         for det in detected:
             roll, yaw, pitch = pose_from_landmarks(det.landmarks)
             crop = _crop(upright, det.box)
-            corners = rotate_points_back(
-                det.box.reshape(2, 2), degrees, image.width, image.height
-            )
+            corners = rotate_points_back(det.box.reshape(2, 2), degrees, image.width, image.height)
             box = np.concatenate([corners.min(axis=0), corners.max(axis=0)])
             faces.append(
                 AnalyzedFace(
@@ -174,4 +171,6 @@ class FaceAnalyzer:
             for face, attrs in zip(faces, predicted, strict=True):
                 face.attributes = attrs
         orientation = None if image.exif_oriented else f"ROTATE_{degrees}"
-        return ImageFaces(faces=faces, width=image.width, height=image.height, orientation=orientation)
+        return ImageFaces(
+            faces=faces, width=image.width, height=image.height, orientation=orientation
+        )

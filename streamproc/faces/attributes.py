@@ -56,7 +56,9 @@ def _dlib_chip(rgb: np.ndarray, landmarks: np.ndarray, size: int) -> np.ndarray:
     forward = np.vstack([estimate_similarity(landmarks, template), [0.0, 0.0, 1.0]])
     inverse = np.linalg.inv(forward)[:2]
     chip = Image.fromarray(rgb).transform(
-        (size, size), Image.Transform.AFFINE, data=tuple(inverse.reshape(-1)),
+        (size, size),
+        Image.Transform.AFFINE,
+        data=tuple(inverse.reshape(-1)),
         resample=Image.Resampling.BILINEAR,
     )
     return np.asarray(chip, dtype=np.float32)
@@ -107,7 +109,9 @@ class AttributeModels:
                     age_high=high,
                     gender="Male" if male >= female else "Female",
                     gender_confidence=100.0 * max(male, female) / max(male + female, 1e-9),
-                    emotions={c: float(p) for c, p in zip(EMOTION_CLASSES, emotions[i], strict=True)},
+                    emotions={
+                        c: float(p) for c, p in zip(EMOTION_CLASSES, emotions[i], strict=True)
+                    },
                 )
             )
         return results

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from streamproc.vision.align import align_face
@@ -14,7 +16,7 @@ EMBEDDING_SIZE = 128
 class FaceEmbedder:
     """Aligns each face on its five landmarks, then embeds it; vectors are L2-normalised."""
 
-    def __init__(self, session: object) -> None:
+    def __init__(self, session: Any) -> None:
         self._session = session
         self._input_name = session.get_inputs()[0].name  # type: ignore[attr-defined]
 
@@ -25,7 +27,10 @@ class FaceEmbedder:
         crops = np.stack([align_face(rgb, lm, 112) for lm in landmarks])
         blob = np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32)
         vectors = np.concatenate(
-            [self._session.run(None, {self._input_name: blob[i : i + 1]})[0] for i in range(len(blob))]  # type: ignore[attr-defined]
+            [
+                self._session.run(None, {self._input_name: blob[i : i + 1]})[0]
+                for i in range(len(blob))
+            ]  # type: ignore[attr-defined]
         ).astype(np.float32)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.maximum(norms, 1e-12)

@@ -43,8 +43,9 @@ __all__ = [
     "parse_deployment",
 ]
 
-StreamId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+$", min_length=1,
-                                            max_length=128)]
+StreamId = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+$", min_length=1, max_length=128)
+]
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 IMAGE_FIELDS = ("Image", "SourceImage", "TargetImage")
 
@@ -165,6 +166,7 @@ class Deployment(_Config):
 
 def _expand_env(value: Any, path: str) -> Any:
     if isinstance(value, str):
+
         def repl(match: re.Match[str]) -> str:
             name, default = match.group(1), match.group(2)
             if name in os.environ:
@@ -239,7 +241,9 @@ def parse_deployment(
     return deployment
 
 
-def load_deployment(path: str | Path, *, operations: dict[str, Operation] | None = None) -> Deployment:
+def load_deployment(
+    path: str | Path, *, operations: dict[str, Operation] | None = None
+) -> Deployment:
     """Read and validate a deployment file; every problem is a DeploymentError."""
     path = Path(path)
     try:

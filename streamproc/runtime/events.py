@@ -7,7 +7,11 @@ from typing import Any, Literal
 from streamproc.shapes import BoundingBox, Shape
 
 __all__ = [
-    "VisitorArrived", "VisitorIdentified", "VisitorLeft", "VisitorEvent", "describe_event",
+    "VisitorArrived",
+    "VisitorIdentified",
+    "VisitorLeft",
+    "VisitorEvent",
+    "describe_event",
 ]
 
 
@@ -59,11 +63,15 @@ def describe_event(event: dict[str, Any]) -> str:
         return f"Someone arrived at {stream} (visitor {visitor})"
     if kind == "VisitorIdentified":
         if event.get("Matched"):
-            return (f"{event.get('ExternalImageId')} is at {stream} "
-                    f"(similarity {event.get('Similarity', 0):.1f}, visitor {visitor})")
+            return (
+                f"{event.get('ExternalImageId')} is at {stream} "
+                f"(similarity {event.get('Similarity', 0):.1f}, visitor {visitor})"
+            )
         return f"An unknown visitor is at {stream} (visitor {visitor})"
     if kind == "VisitorLeft":
         who = event.get("ExternalImageId") or "The visitor"
-        return (f"{who} left {stream} after {event.get('DurationSeconds', 0):.1f} s "
-                f"({event.get('FramesSeen')} frames, visitor {visitor})")
+        return (
+            f"{who} left {stream} after {event.get('DurationSeconds', 0):.1f} s "
+            f"({event.get('FramesSeen')} frames, visitor {visitor})"
+        )
     return f"{kind} on {stream}"

@@ -32,6 +32,7 @@ NATS_CONNECT_TIMEOUT = 10.0
 class NatsUnavailableError(RuntimeError):
     """The deployment's NATS server cannot be reached (or refused our credentials)."""
 
+
 log = logging.getLogger(__name__)
 
 
@@ -108,8 +109,9 @@ class Runtime:
 
     async def start(self) -> None:
         hook = self.engine.plugin_manager.hook
-        hook.streamproc_register_sources(register=lambda scheme, factory: register_source(
-            scheme, factory, replace=False))
+        hook.streamproc_register_sources(
+            register=lambda scheme, factory: register_source(scheme, factory, replace=False)
+        )
         servers = await self._start_nats()
         nats = self.deployment.nats
         self.publisher = Publisher(
@@ -138,30 +140,39 @@ class Runtime:
             self.whip.add_routes(app)
             self.http_runner = web.AppRunner(app)
             await self.http_runner.setup()
-            site = web.TCPSite(self.http_runner, self.deployment.http.host,
-                               self.deployment.http.port)
+            site = web.TCPSite(
+                self.http_runner, self.deployment.http.host, self.deployment.http.port
+            )
             await site.start()
-            sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
-            self.http_port = sockets[0].getsockname()[1] if sockets else self.deployment.http.port
-            log.info("WHIP endpoint on http://%s:%s/whip/<stream>",
-                     self.deployment.http.host, self.http_port)
+            addresses = self.http_runner.addresses
+            self.http_port = int(addresses[0][1]) if addresses else self.deployment.http.port
+            log.info(
+                "WHIP endpoint on http://%s:%s/whip/<stream>",
+                self.deployment.http.host,
+                self.http_port,
+            )
         for i, stream in enumerate(self.deployment.streams):
             source, label = self._source_for(i)
             self.streams[stream.id] = StreamRunner(
-                stream, source, engine=self.engine, publisher=self.publisher,
-                executor=self._executor, source_label=label,
+                stream,
+                source,
+                engine=self.engine,
+                publisher=self.publisher,
+                executor=self._executor,
+                source_label=label,
             )
 
     async def run(self, *, until_done: bool = False) -> None:
         """Run every stream; return on :meth:`stop`, or once all streams ended if asked."""
         await self.start()
-        tasks = [asyncio.create_task(s.run(), name=f"stream:{sid}")
-                 for sid, s in self.streams.items()]
+        tasks = [
+            asyncio.create_task(s.run(), name=f"stream:{sid}") for sid, s in self.streams.items()
+        ]
         stop = asyncio.create_task(self._stopping.wait())
         try:
             if until_done and tasks:
-                await asyncio.wait([stop, asyncio.gather(*tasks)],  # type: ignore[list-item]
-                                   return_when=asyncio.FIRST_COMPLETED)
+                streams_done: asyncio.Future[Any] = asyncio.ensure_future(asyncio.gather(*tasks))
+                await asyncio.wait([stop, streams_done], return_when=asyncio.FIRST_COMPLETED)
             else:
                 await stop
         finally:

@@ -9,6 +9,7 @@ in every record.
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import logging
 import time
@@ -80,10 +81,14 @@ def _detections(frame: Frame, sections: dict[str, Any]) -> list[Detection]:
                 face_id=best["Face"]["FaceId"],
                 similarity=best["Similarity"],
             )
-        out.append(Detection(
-            box=box, confidence=face["Confidence"], match=match,
-            snapshot=lambda rgb=frame.rgb, box=box: _snapshot(rgb, box),
-        ))
+        out.append(
+            Detection(
+                box=box,
+                confidence=face["Confidence"],
+                match=match,
+                snapshot=functools.partial(_snapshot, frame.rgb, box),
+            )
+        )
     return out
 
 
@@ -116,7 +121,8 @@ class StreamRunner:
         searches = any(op.name == "SearchFacesByImage" for op, _ in self.operations)
         self.tracker = (
             VisitorTracker(config.id, config.events, identify=searches)
-            if config.events.enabled else None
+            if config.events.enabled
+            else None
         )
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_clock: FrameClock | None = None
@@ -228,9 +234,14 @@ class StreamRunner:
             await self.source.close()
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
-            await self._publish(status_subject(self.config.id), {
-                "StreamName": self.config.id, "Status": "STOPPED", "Reason": reason,
-                "Timestamp": time.time(),
-            })
+            await self._publish(
+                status_subject(self.config.id),
+                {
+                    "StreamName": self.config.id,
+                    "Status": "STOPPED",
+                    "Reason": reason,
+                    "Timestamp": time.time(),
+                },
+            )
             hook.streamproc_stream_stopped(stream_id=self.config.id, reason=reason)
         return reason

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from streamproc.runtime.deployment import EventsConfig
 from streamproc.runtime.events import VisitorArrived, VisitorEvent, VisitorIdentified, VisitorLeft
@@ -109,7 +110,7 @@ class VisitorTracker:
         self.tracks: list[Track] = []
         self._last_offset: float | None = None
 
-    def _base(self, track: Track, clock: FrameClock) -> dict[str, object]:
+    def _base(self, track: Track, clock: FrameClock) -> dict[str, Any]:
         return {
             "StreamName": self.stream_name,
             "VisitorId": track.visitor_id,
@@ -125,8 +126,11 @@ class VisitorTracker:
         self._last_offset = clock.offset
         events += self.expire(clock)
         pairs = sorted(
-            ((_iou(t.box, d.box), ti, di) for ti, t in enumerate(self.tracks)
-             for di, d in enumerate(detections)),
+            (
+                (_iou(t.box, d.box), ti, di)
+                for ti, t in enumerate(self.tracks)
+                for di, d in enumerate(detections)
+            ),
             reverse=True,
         )
         used_tracks: set[int] = set()
@@ -155,7 +159,9 @@ class VisitorTracker:
             track.vote(det)
             if not track.confirmed and track.frames >= self.config.confirm_frames:
                 track.confirmed = True
-                events.append(VisitorArrived(**self._base(track, clock), BoundingBox=_bbox(det.box)))
+                events.append(
+                    VisitorArrived(**self._base(track, clock), BoundingBox=_bbox(det.box))
+                )
             if self.identify and track.confirmed and not track.identified:
                 event = self._decide(track, clock)
                 if event is not None:
@@ -179,14 +185,20 @@ class VisitorTracker:
                 best = max(matches, key=lambda m: m.similarity)
                 track.identified, track.identity = True, name
                 return VisitorIdentified(
-                    **self._base(track, clock), Matched=True, ExternalImageId=name,
-                    FaceId=best.face_id, Similarity=best.similarity, FramesVoted=len(matches),
+                    **self._base(track, clock),
+                    Matched=True,
+                    ExternalImageId=name,
+                    FaceId=best.face_id,
+                    Similarity=best.similarity,
+                    FramesVoted=len(matches),
                     Snapshot=track.snapshot,
                 )
         if track.unmatched >= self.config.unknown_after_frames and voted < track.unmatched:
             track.identified = True
             return VisitorIdentified(
-                **self._base(track, clock), Matched=False, FramesVoted=track.unmatched,
+                **self._base(track, clock),
+                Matched=False,
+                FramesVoted=track.unmatched,
                 Snapshot=track.snapshot,
             )
         return None
@@ -195,7 +207,8 @@ class VisitorTracker:
         if not track.confirmed:
             return None  # a one-frame flicker was never announced
         return VisitorLeft(
-            **self._base(track, clock), ExternalImageId=track.identity,
+            **self._base(track, clock),
+            ExternalImageId=track.identity,
             DurationSeconds=max(0.0, track.last_seen - track.first_seen),
             FramesSeen=track.frames,
         )

@@ -33,7 +33,5 @@ def sharpness(crop: np.ndarray, size: int = 112) -> float:
         Image.fromarray(crop).convert("L").resize((size, size), Image.Resampling.BILINEAR),
         dtype=np.float32,
     )
-    lap = (
-        gray[:-2, 1:-1] + gray[2:, 1:-1] + gray[1:-1, :-2] + gray[1:-1, 2:] - 4 * gray[1:-1, 1:-1]
-    )
+    lap = gray[:-2, 1:-1] + gray[2:, 1:-1] + gray[1:-1, :-2] + gray[1:-1, 2:] - 4 * gray[1:-1, 1:-1]
     return float(100.0 * (1.0 - np.exp(-lap.var() / SHARPNESS_SCALE)))

@@ -17,9 +17,7 @@ def rotate_upright(rgb: np.ndarray, degrees: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(rgb, k=-(degrees // 90) % 4))
 
 
-def rotate_points_back(
-    points: np.ndarray, degrees: int, width: int, height: int
-) -> np.ndarray:
+def rotate_points_back(points: np.ndarray, degrees: int, width: int, height: int) -> np.ndarray:
     """Map ``... x 2`` points of the upright image to the input image (``width x height``)."""
     pts = np.asarray(points, dtype=np.float32)
     x, y = pts[..., 0], pts[..., 1]

@@ -47,7 +47,11 @@ def decode_yunet(
         points[..., 1] = (kps[..., 1] + row[:, None]) * stride
         all_kps.append(points)
     if not all_boxes:
-        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32)
+        return (
+            np.zeros((0, 4), np.float32),
+            np.zeros(0, np.float32),
+            np.zeros((0, 5, 2), np.float32),
+        )
     boxes = np.concatenate(all_boxes).astype(np.float32)
     scores = np.concatenate(all_scores).astype(np.float32)
     kps_all = np.concatenate(all_kps).astype(np.float32)
