@@ -51,7 +51,8 @@ PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
 def _photos(folder: str) -> list[str]:
     return sorted(
-        str(p.relative_to(DATA)) for p in (DATA / "faces" / folder).iterdir()
+        str(p.relative_to(DATA))
+        for p in (DATA / "faces" / folder).iterdir()
         if p.suffix.lower() in PHOTO_SUFFIXES and p.read_bytes()[:4] != b"RIFF"  # webp in .jpg
     )
 
@@ -63,15 +64,18 @@ def _held_out() -> list[tuple[str, str]]:
     near = {b for a, b, _ in manifest["near_duplicate_pairs"] if a in used}
     near |= {a for a, b, _ in manifest["near_duplicate_pairs"] if b in used}
     return [
-        (photo, name) for folder, name in FOLDER_NAMES.items()
-        for photo in _photos(folder) if photo not in used and photo not in near
+        (photo, name)
+        for folder, name in FOLDER_NAMES.items()
+        for photo in _photos(folder)
+        if photo not in used and photo not in near
     ]
 
 
 def _strangers() -> list[str]:
     manifest = json.loads((DATA / "MANIFEST.json").read_text())
-    partial = [k for k, v in manifest["identities"].items()
-               if "only" in v["person_label_in_source"]]
+    partial = [
+        k for k, v in manifest["identities"].items() if "only" in v["person_label_in_source"]
+    ]
     return [p for folder in partial for p in _photos(folder)]
 
 
@@ -110,8 +114,12 @@ def celebs(engine: Engine) -> EngineClient:
 def test_bundled_catalog_is_the_full_named_people_with_stable_ids() -> None:
     catalog = load_catalog(bundled_catalog_path())
     assert {c.name for c in catalog} == set(BUNDLED_PHOTOS)
-    assert set(FOLDER_NAMES.values()) | {"Amy Adams", "Steve Carell", "Tom Cruise",
-                                         "Eileen Collins"} == set(BUNDLED_PHOTOS)
+    assert set(FOLDER_NAMES.values()) | {
+        "Amy Adams",
+        "Steve Carell",
+        "Tom Cruise",
+        "Eileen Collins",
+    } == set(BUNDLED_PHOTOS)
     for celeb in catalog:
         assert re.fullmatch(r"[0-9A-Za-z]+", celeb.id)
         assert celeb.id == celebrity_id(celeb.name) == celebrity_id(f"  {celeb.name.upper()} ")
@@ -145,8 +153,10 @@ def test_held_out_photos_are_recognised(celebs: EngineClient) -> None:
         assert celeb["Id"] == celebrity_id(name) and celeb["Urls"] == []
         assert 80 <= celeb["MatchConfidence"] <= 100
         assert set(celeb["Face"]) == {"BoundingBox", "Confidence", "Landmarks", "Pose", "Quality"}
-    print(f"\nheld-out: {len(held_out) - len(misses)}/{len(held_out)} recognised, "
-          f"median {1000 * float(np.median(latencies)):.0f} ms")
+    print(
+        f"\nheld-out: {len(held_out) - len(misses)}/{len(held_out)} recognised, "
+        f"median {1000 * float(np.median(latencies)):.0f} ms"
+    )
     assert misses == []
 
 
@@ -265,12 +275,16 @@ def _people(root: Path) -> Path:
 
 
 def test_build_catalog_and_use_it(
-    tmp_path: Path, celebs: EngineClient, cli_client: None,
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    celebs: EngineClient,
+    cli_client: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     out = tmp_path / "my" / "catalog.json"
-    assert _cli(["celebrities", "build", str(_people(tmp_path / "people")),
-                 "--output", str(out)]) == 0
+    assert (
+        _cli(["celebrities", "build", str(_people(tmp_path / "people")), "--output", str(out)]) == 0
+    )
     summary = json.loads(capsys.readouterr().out)
     assert summary["PhotosRead"] == 3 and summary["CelebritiesInCatalog"] == 2
     assert summary["PhotosWithoutFaces"] == ["Kit Harington/b.jpg"]
@@ -293,8 +307,20 @@ def test_build_catalog_and_use_it(
 
     # --extend: the bundled catalog plus these people; Kit's entry is replaced.
     extended = tmp_path / "extended.json"
-    assert _cli(["celebrities", "build", str(tmp_path / "people"), "--output", str(extended),
-                 "--extend", str(bundled_catalog_path())]) == 0
+    assert (
+        _cli(
+            [
+                "celebrities",
+                "build",
+                str(tmp_path / "people"),
+                "--output",
+                str(extended),
+                "--extend",
+                str(bundled_catalog_path()),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     merged = load_catalog(extended)
     assert len(merged) == len(BUNDLED_PHOTOS)
@@ -309,9 +335,7 @@ def test_build_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert "no <Full Name>/<photo>" in capsys.readouterr().out
 
 
-def test_cli_recognize_and_info(
-    cli_client: None, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_cli_recognize_and_info(cli_client: None, capsys: pytest.CaptureFixture[str]) -> None:
     assert _cli(["recognize-celebrities", "--image", str(DATA / "faces/joe_biden/2.jpg")]) == 0
     response = json.loads(capsys.readouterr().out)
     assert_valid_response("RecognizeCelebrities", response)

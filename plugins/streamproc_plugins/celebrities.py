@@ -62,13 +62,15 @@ def recognize_faces(
         if match is None or match.similarity < MATCH_THRESHOLD:
             unrecognized.append(compared_face(face, result))
             continue
-        celebrities.append(Celebrity(
-            Urls=list(match.celebrity.urls),
-            Name=match.celebrity.name,
-            Id=match.celebrity.id,
-            Face=compared_face(face, result),
-            MatchConfidence=match.similarity,
-        ))
+        celebrities.append(
+            Celebrity(
+                Urls=list(match.celebrity.urls),
+                Name=match.celebrity.name,
+                Id=match.celebrity.id,
+                Face=compared_face(face, result),
+                MatchConfidence=match.similarity,
+            )
+        )
     return celebrities, unrecognized
 
 

@@ -67,16 +67,20 @@ def scan_directory(root: Path) -> list[PersonPhotos]:
         raise InvalidParameterException(f"{root} is not a directory")
     people = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        photos = tuple(sorted(
-            p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-        ))
+        photos = tuple(
+            sorted(
+                p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            )
+        )
         if photos:
-            people.append(PersonPhotos(
-                name=" ".join(folder.name.split()),
-                photos=photos,
-                urls=read_urls(folder / URLS_FILE),
-                sources=tuple(str(p.relative_to(root)) for p in photos),
-            ))
+            people.append(
+                PersonPhotos(
+                    name=" ".join(folder.name.split()),
+                    photos=photos,
+                    urls=read_urls(folder / URLS_FILE),
+                    sources=tuple(str(p.relative_to(root)) for p in photos),
+                )
+            )
     if not people:
         raise InvalidParameterException(f"{root} holds no <Full Name>/<photo>.jpg|png files")
     return people
@@ -116,13 +120,15 @@ def build_catalog(
         if not vectors:
             report.left_out.append(person.name)
             continue
-        celebrities.append(Celebrity(
-            id=celebrity_id(person.name),
-            name=person.name,
-            urls=person.urls,
-            embeddings=np.stack(vectors),
-            sources=tuple(kept),
-        ))
+        celebrities.append(
+            Celebrity(
+                id=celebrity_id(person.name),
+                name=person.name,
+                urls=person.urls,
+                embeddings=np.stack(vectors),
+                sources=tuple(kept),
+            )
+        )
     report.catalog = Catalog(celebrities, source=source)
     return report
 

@@ -44,7 +44,9 @@ def _build(args: argparse.Namespace) -> int:
         with Progress(console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task("embedding", total=sum(len(p.photos) for p in people))
             report = build_catalog(
-                people, FaceAnalyzer(threads=args.threads), source=str(root),
+                people,
+                FaceAnalyzer(threads=args.threads),
+                source=str(root),
                 progress=lambda name: bar.advance(task),
             )
         if not len(report.catalog):
@@ -53,18 +55,20 @@ def _build(args: argparse.Namespace) -> int:
     except CatalogError as exc:
         raise InvalidParameterException(str(exc)) from None
     output = save_catalog(catalog, args.output)
-    print_json({
-        "Output": str(output),
-        "Celebrities": [
-            {"Id": c.id, "Name": c.name, "Faces": len(c.embeddings), "Urls": list(c.urls)}
-            for c in report.catalog
-        ],
-        "CelebritiesInCatalog": len(catalog),
-        "PhotosRead": report.photos,
-        "PhotosWithoutFaces": report.without_faces,
-        "PhotosFailed": [{"Photo": n, "Error": e} for n, e in report.failed],
-        "PeopleLeftOut": report.left_out,
-    })
+    print_json(
+        {
+            "Output": str(output),
+            "Celebrities": [
+                {"Id": c.id, "Name": c.name, "Faces": len(c.embeddings), "Urls": list(c.urls)}
+                for c in report.catalog
+            ],
+            "CelebritiesInCatalog": len(catalog),
+            "PhotosRead": report.photos,
+            "PhotosWithoutFaces": report.without_faces,
+            "PhotosFailed": [{"Photo": n, "Error": e} for n, e in report.failed],
+            "PeopleLeftOut": report.left_out,
+        }
+    )
     return 0 if not (report.failed or report.left_out) else 1
 
 
@@ -77,19 +81,22 @@ def _list(args: argparse.Namespace) -> int:
         catalog = load_catalog(path)
     except CatalogError as exc:
         raise InvalidParameterException(str(exc)) from None
-    print_json({
-        "Catalog": str(path),
-        "Celebrities": [
-            {"Id": c.id, "Name": c.name, "Faces": len(c.embeddings), "Urls": list(c.urls)}
-            for c in catalog
-        ],
-    })
+    print_json(
+        {
+            "Catalog": str(path),
+            "Celebrities": [
+                {"Id": c.id, "Name": c.name, "Faces": len(c.embeddings), "Urls": list(c.urls)}
+                for c in catalog
+            ],
+        }
+    )
     return 0
 
 
 def add_commands(sub: Any) -> None:
-    p = sub.add_parser("recognize-celebrities",
-                       help="recognise catalog celebrities among the 15 largest faces")
+    p = sub.add_parser(
+        "recognize-celebrities", help="recognise catalog celebrities among the 15 largest faces"
+    )
     p.add_argument("--image", required=True, help="JPEG or PNG file")
     p.set_defaults(handler=_recognize)
 
@@ -100,17 +107,24 @@ def add_commands(sub: Any) -> None:
     p = sub.add_parser("celebrities", help="celebrity catalog: build one from photos, list it")
     celeb_sub = p.add_subparsers(dest="celebrities_command", required=True, metavar="ACTION")
     b = celeb_sub.add_parser(
-        "build", help="make a catalog from DIR/<Full Name>/*.jpg (+ optional urls.txt)",
+        "build",
+        help="make a catalog from DIR/<Full Name>/*.jpg (+ optional urls.txt)",
         description="Embed the largest face of every photo of DIR/<Full Name>/; the folder "
         "name is the Name, a hash of it the Id, DIR/<Full Name>/urls.txt (one per line) the "
         "Urls. Use the result with STREAMPROC_CELEBRITIES=FILE.",
     )
     b.add_argument("dir", metavar="DIR", help="folder of per-person subfolders")
-    b.add_argument("--output", default=DEFAULT_OUTPUT,
-                   help=f"catalog file to write (default: ./{DEFAULT_OUTPUT})")
-    b.add_argument("--extend", metavar="CATALOG",
-                   help="start from this catalog (e.g. the bundled one); people of DIR are "
-                        "added, or replace those with the same name")
+    b.add_argument(
+        "--output",
+        default=DEFAULT_OUTPUT,
+        help=f"catalog file to write (default: ./{DEFAULT_OUTPUT})",
+    )
+    b.add_argument(
+        "--extend",
+        metavar="CATALOG",
+        help="start from this catalog (e.g. the bundled one); people of DIR are "
+        "added, or replace those with the same name",
+    )
     b.set_defaults(handler=_build)
     ls = celeb_sub.add_parser("list", help="the celebrities of the configured catalog")
     ls.add_argument("--catalog", help="catalog file (default: $STREAMPROC_CELEBRITIES or bundled)")
