@@ -68,6 +68,12 @@ __all__ = [
     "SearchFacesResponse",
     "SearchFacesByImageRequest",
     "SearchFacesByImageResponse",
+    "CelebrityId",
+    "Celebrity",
+    "RecognizeCelebritiesRequest",
+    "RecognizeCelebritiesResponse",
+    "GetCelebrityInfoRequest",
+    "GetCelebrityInfoResponse",
 ]
 
 Percent = Annotated[float, Field(ge=0.0, le=100.0)]
@@ -454,3 +460,37 @@ class SearchFacesByImageResponse(Shape):
     SearchedFaceConfidence: Percent
     FaceMatches: list[FaceMatch]
     FaceModelVersion: str
+
+
+# --- celebrities ----------------------------------------------------------------------------
+
+CelebrityId = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z]*$")]
+
+
+class Celebrity(Shape):
+    """A recognised face: who (Id, Name, Urls), where (Face) and how sure (MatchConfidence)."""
+
+    Urls: list[str] | None = None
+    Name: str | None = None
+    Id: CelebrityId | None = None
+    Face: ComparedFace | None = None
+    MatchConfidence: Percent | None = None
+
+
+class RecognizeCelebritiesRequest(Request):
+    Image: _Image
+
+
+class RecognizeCelebritiesResponse(Shape):
+    CelebrityFaces: list[Celebrity]
+    UnrecognizedFaces: list[ComparedFace]
+    OrientationCorrection: _OrientationCorrection | None = None
+
+
+class GetCelebrityInfoRequest(Request):
+    Id: CelebrityId
+
+
+class GetCelebrityInfoResponse(Shape):
+    Urls: list[str]
+    Name: str

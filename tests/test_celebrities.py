@@ -376,8 +376,7 @@ def test_bad_catalog_is_a_clear_error(
 def test_entry_point_registration() -> None:
     """Once pyproject names the plugin, every front door (Client, CLI, NATS) has it."""
     names = {name for name, _ in create_plugin_manager().list_name_plugin()}
-    if "celebrities" not in names:
-        pytest.skip("entry point celebrities = streamproc_plugins.celebrities not installed yet")
+    assert "celebrities" in names
     from streamproc.client import Client
 
     assert {"recognize_celebrities", "get_celebrity_info"} <= set(dir(Client()))

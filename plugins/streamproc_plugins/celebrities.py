@@ -12,7 +12,7 @@ from typing import Any
 
 from streamproc.celebrities.catalog import Catalog
 from streamproc.celebrities.loader import catalog_path, load_catalog
-from streamproc.celebrities.shapes import (
+from streamproc.shapes import (
     Celebrity,
     GetCelebrityInfoRequest,
     GetCelebrityInfoResponse,

@@ -2,7 +2,7 @@
 
 ``catalog`` is the model and matching, ``loader`` the file format and configuration
 (``STREAMPROC_CELEBRITIES``), ``builder`` turns a folder of named photos into a catalog,
-``bundled`` says how the shipped catalog was made, ``shapes`` the Rekognition shapes.
+``bundled`` says how the shipped catalog was made (the shapes live in streamproc.shapes).
 """
 
 from streamproc.celebrities.catalog import (
