@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "REPO_DISTRIBUTION",
     "InputSpec",
     "Manifest",
     "ModelSpec",
@@ -96,6 +97,11 @@ class Manifest(_Frozen):
         return self.model_copy(update={"models": {**self.models, spec.name: spec}})
 
 
+#: ``distribution = "repo"``: a model converted from an npm package by a script under
+#: ``models/`` and committed there (``file`` is relative to the manifest).
+REPO_DISTRIBUTION = "repo"
+
+
 def default_manifest_path() -> Path:
     """The wheel's copy first, then the repository's ``models/manifest.toml``."""
     candidates = [
@@ -113,10 +119,13 @@ def default_manifest_path() -> Path:
 def _parse(path: Path) -> Manifest:
     with path.open("rb") as f:
         data = tomllib.load(f)
-    models = {
-        name: ModelSpec.model_validate({"name": name, **body})
-        for name, body in data.get("models", {}).items()
-    }
+    models = {}
+    for name, body in data.get("models", {}).items():
+        if body.get("distribution") == REPO_DISTRIBUTION and "path" not in body:
+            # Converted once by a script under models/ and committed next to the manifest
+            # (the wheel carries both side by side): resolve the file from here.
+            body = {**body, "path": path.parent / body["file"]}
+        models[name] = ModelSpec.model_validate({"name": name, **body})
     return Manifest(schema_version=data["schema_version"], models=models, source=path)
 
 
