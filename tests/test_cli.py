@@ -24,8 +24,12 @@ def run(*args: str, store: Path) -> subprocess.CompletedProcess[str]:
 
 def test_detect_faces_prints_rekognition_json(tmp_path: Path) -> None:
     result = run(
-        "detect-faces", "--image", str(DATA / "faces/barack_obama/4.jpg"),
-        "--attributes", "ALL", store=tmp_path,
+        "detect-faces",
+        "--image",
+        str(DATA / "faces/barack_obama/4.jpg"),
+        "--attributes",
+        "ALL",
+        store=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     response = json.loads(result.stdout)
@@ -36,9 +40,12 @@ def test_detect_faces_prints_rekognition_json(tmp_path: Path) -> None:
 def test_compare_faces_with_threshold(tmp_path: Path) -> None:
     result = run(
         "compare-faces",
-        "--source-image", str(DATA / "faces/joe_biden/2.jpg"),
-        "--target-image", str(DATA / "groups/fr_two_people.jpg"),
-        "--similarity-threshold", "90",
+        "--source-image",
+        str(DATA / "faces/joe_biden/2.jpg"),
+        "--target-image",
+        str(DATA / "groups/fr_two_people.jpg"),
+        "--similarity-threshold",
+        "90",
         store=tmp_path,
     )
     assert result.returncode == 0, result.stderr
@@ -51,13 +58,13 @@ def test_compare_faces_with_threshold(tmp_path: Path) -> None:
     [
         (["detect-faces", "--image", "/nonexistent.jpg"], "InvalidParameterException"),
         (["detect-faces", "--image", str(DATA / "MANIFEST.json")], "InvalidImageFormatException"),
-        (["detect-faces", "--image", str(DATA / "faces/clapton/2.jpg"), "--attributes", "SOME"],
-         "InvalidParameterException"),
+        (
+            ["detect-faces", "--image", str(DATA / "faces/clapton/2.jpg"), "--attributes", "SOME"],
+            "InvalidParameterException",
+        ),
     ],
 )
-def test_errors_go_to_stderr_with_nonzero_exit(
-    tmp_path: Path, args: list[str], error: str
-) -> None:
+def test_errors_go_to_stderr_with_nonzero_exit(tmp_path: Path, args: list[str], error: str) -> None:
     result = run(*args, store=tmp_path)
     assert result.returncode == 254
     assert result.stdout == ""

@@ -37,8 +37,10 @@ def household(tmp_path_factory: pytest.TempPathFactory) -> tuple[Client, dict[st
         if person in HELD_OUT:
             continue
         response = client.index_faces(
-            CollectionId="household", Image={"Bytes": photos[0].read_bytes()},
-            ExternalImageId=person, MaxFaces=1,
+            CollectionId="household",
+            Image={"Bytes": photos[0].read_bytes()},
+            ExternalImageId=person,
+            MaxFaces=1,
         )
         assert len(response["FaceRecords"]) == 1, person
     return client, people
@@ -71,7 +73,8 @@ def test_search_faces_by_face_id_excludes_itself(
 ) -> None:
     client, people = household
     indexed = client.index_faces(
-        CollectionId="household", Image={"Bytes": people["barack_obama"][1].read_bytes()},
+        CollectionId="household",
+        Image={"Bytes": people["barack_obama"][1].read_bytes()},
         ExternalImageId="barack_obama",
     )["FaceRecords"][0]["Face"]
     response = client.search_faces(CollectionId="household", FaceId=indexed["FaceId"])
@@ -94,16 +97,23 @@ def test_threshold_and_max_faces(household: tuple[Client, dict[str, list[Path]]]
     assert len(everyone) == len(people) - len(HELD_OUT)
     sims = [m["Similarity"] for m in everyone]
     assert sims == sorted(sims, reverse=True)
-    assert len(client.search_faces_by_image(
-        CollectionId="household", Image=photo, FaceMatchThreshold=0, MaxFaces=3
-    )["FaceMatches"]) == 3
+    assert (
+        len(
+            client.search_faces_by_image(
+                CollectionId="household", Image=photo, FaceMatchThreshold=0, MaxFaces=3
+            )["FaceMatches"]
+        )
+        == 3
+    )
 
 
 def test_reindexing_same_bytes_returns_existing_records(tmp_path: Path) -> None:
     client = Client(store=tmp_path)
     client.create_collection(CollectionId="c")
     first = client.index_faces(
-        CollectionId="c", Image=image("groups/fr_two_people.jpg"), ExternalImageId="two",
+        CollectionId="c",
+        Image=image("groups/fr_two_people.jpg"),
+        ExternalImageId="two",
         DetectionAttributes=["ALL"],
     )
     assert_valid_response("IndexFaces", first)
@@ -144,7 +154,9 @@ def test_pagination_over_hundreds_of_faces(tmp_path: Path) -> None:
     flat = [i for p in pages for i in p]
     assert len(flat) == 240 == len(set(flat))
     assert all(len(p) == 37 for p in pages[:-1])
-    assert flat == [f["FaceId"] for f in client.list_faces(CollectionId="crowd", MaxResults=4096)["Faces"]]
+    assert flat == [
+        f["FaceId"] for f in client.list_faces(CollectionId="crowd", MaxResults=4096)["Faces"]
+    ]
     deleted = client.delete_faces(
         CollectionId="crowd", FaceIds=[*flat[:5], "11111111-2222-3333-4444-555555555555"]
     )
@@ -157,7 +169,9 @@ def test_collection_lifecycle_and_errors(tmp_path: Path) -> None:
     created = client.create_collection(CollectionId="Door.Cam-1_a")
     assert_valid_response("CreateCollection", created)
     assert created["StatusCode"] == 200
-    assert created["CollectionArn"] == "aws:rekognition:eu-west-1:123456789012:collection/Door.Cam-1_a"
+    assert (
+        created["CollectionArn"] == "aws:rekognition:eu-west-1:123456789012:collection/Door.Cam-1_a"
+    )
     with pytest.raises(errors.ResourceAlreadyExistsException):
         client.create_collection(CollectionId="Door.Cam-1_a")
     client.create_collection(CollectionId="door.cam-1_a")  # ids are case-sensitive
@@ -174,36 +188,84 @@ def test_collection_lifecycle_and_errors(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("operation", "params", "error", "message"),
     [
-        ("create_collection", {"CollectionId": "../escape"}, errors.InvalidParameterException,
-         "CollectionId"),
-        ("create_collection", {"CollectionId": "x" * 256}, errors.InvalidParameterException,
-         "CollectionId"),
-        ("create_collection", {"CollectionId": ""}, errors.InvalidParameterException,
-         "CollectionId"),
+        (
+            "create_collection",
+            {"CollectionId": "../escape"},
+            errors.InvalidParameterException,
+            "CollectionId",
+        ),
+        (
+            "create_collection",
+            {"CollectionId": "x" * 256},
+            errors.InvalidParameterException,
+            "CollectionId",
+        ),
+        (
+            "create_collection",
+            {"CollectionId": ""},
+            errors.InvalidParameterException,
+            "CollectionId",
+        ),
         ("list_faces", {"CollectionId": "missing"}, errors.ResourceNotFoundException, "missing"),
-        ("list_faces", {"CollectionId": "known", "NextToken": "garbage"},
-         errors.InvalidPaginationTokenException, "oken"),
+        (
+            "list_faces",
+            {"CollectionId": "known", "NextToken": "garbage"},
+            errors.InvalidPaginationTokenException,
+            "oken",
+        ),
         ("list_collections", {"MaxResults": 5000}, errors.InvalidParameterException, "MaxResults"),
-        ("index_faces", {"CollectionId": "missing", "Image": image("faces/clapton/2.jpg")},
-         errors.ResourceNotFoundException, "missing"),
-        ("index_faces", {"CollectionId": "known", "Image": image("faces/clapton/2.jpg"),
-                         "ExternalImageId": "has space"}, errors.InvalidParameterException,
-         "ExternalImageId"),
-        ("search_faces_by_image", {"CollectionId": "known",
-                                   "Image": image("negatives/opencv_building.jpg")},
-         errors.InvalidParameterException, "no faces"),
-        ("search_faces_by_image", {"CollectionId": "known", "Image": image("faces/clapton/2.jpg"),
-                                   "MaxFaces": 0}, errors.InvalidParameterException, "MaxFaces"),
-        ("search_faces", {"CollectionId": "known",
-                          "FaceId": "11111111-2222-3333-4444-555555555555"},
-         errors.ResourceNotFoundException, "11111111"),
-        ("search_faces", {"CollectionId": "known", "FaceId": "not-a-uuid"},
-         errors.InvalidParameterException, "FaceId"),
-        ("delete_faces", {"CollectionId": "known", "FaceIds": []},
-         errors.InvalidParameterException, "FaceIds"),
-        ("delete_faces", {"CollectionId": "known",
-                          "FaceIds": ["11111111-2222-3333-4444-555555555555"] * 4097},
-         errors.InvalidParameterException, "FaceIds"),
+        (
+            "index_faces",
+            {"CollectionId": "missing", "Image": image("faces/clapton/2.jpg")},
+            errors.ResourceNotFoundException,
+            "missing",
+        ),
+        (
+            "index_faces",
+            {
+                "CollectionId": "known",
+                "Image": image("faces/clapton/2.jpg"),
+                "ExternalImageId": "has space",
+            },
+            errors.InvalidParameterException,
+            "ExternalImageId",
+        ),
+        (
+            "search_faces_by_image",
+            {"CollectionId": "known", "Image": image("negatives/opencv_building.jpg")},
+            errors.InvalidParameterException,
+            "no faces",
+        ),
+        (
+            "search_faces_by_image",
+            {"CollectionId": "known", "Image": image("faces/clapton/2.jpg"), "MaxFaces": 0},
+            errors.InvalidParameterException,
+            "MaxFaces",
+        ),
+        (
+            "search_faces",
+            {"CollectionId": "known", "FaceId": "11111111-2222-3333-4444-555555555555"},
+            errors.ResourceNotFoundException,
+            "11111111",
+        ),
+        (
+            "search_faces",
+            {"CollectionId": "known", "FaceId": "not-a-uuid"},
+            errors.InvalidParameterException,
+            "FaceId",
+        ),
+        (
+            "delete_faces",
+            {"CollectionId": "known", "FaceIds": []},
+            errors.InvalidParameterException,
+            "FaceIds",
+        ),
+        (
+            "delete_faces",
+            {"CollectionId": "known", "FaceIds": ["11111111-2222-3333-4444-555555555555"] * 4097},
+            errors.InvalidParameterException,
+            "FaceIds",
+        ),
     ],
 )
 def test_error_paths(
@@ -237,8 +299,9 @@ def test_cli_index_a_folder_then_identify_a_new_photo(tmp_path: Path) -> None:
     cli = [sys.executable, "-m", "streamproc.cli.main"]
 
     def run(*args: str) -> dict[str, Any]:
-        done = subprocess.run([*cli, *args], capture_output=True, text=True, env=env,
-                              timeout=300, check=False)
+        done = subprocess.run(
+            [*cli, *args], capture_output=True, text=True, env=env, timeout=300, check=False
+        )
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
 

@@ -33,7 +33,8 @@ def test_same_person_matches_different_person_does_not(client: Client) -> None:
 def test_group_target_finds_the_right_face(client: Client) -> None:
     for person in ("barack_obama", "joe_biden"):
         response = client.compare_faces(
-            SourceImage=image(f"faces/{person}/2.jpg"), TargetImage=image("groups/fr_two_people.jpg")
+            SourceImage=image(f"faces/{person}/2.jpg"),
+            TargetImage=image("groups/fr_two_people.jpg"),
         )
         assert_valid_response("CompareFaces", response)
         assert len(response["FaceMatches"]) == 1, person
@@ -80,7 +81,8 @@ def test_no_face_in_source_is_invalid_parameter(client: Client) -> None:
 
 def test_no_face_in_target_gives_empty_lists(client: Client) -> None:
     response = client.compare_faces(
-        SourceImage=image("faces/barack_obama/4.jpg"), TargetImage=image("negatives/skimage_moon.png")
+        SourceImage=image("faces/barack_obama/4.jpg"),
+        TargetImage=image("negatives/skimage_moon.png"),
     )
     assert response["FaceMatches"] == [] and response["UnmatchedFaces"] == []
     assert response["TargetImageOrientationCorrection"] == "ROTATE_0"

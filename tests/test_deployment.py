@@ -18,8 +18,9 @@ def operations() -> dict:
 
 
 @pytest.mark.parametrize("name", ["door-camera.yaml", "multi-camera.yaml"])
-def test_shipped_configs_are_valid(name: str, operations: dict,
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_shipped_configs_are_valid(
+    name: str, operations: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DOOR_CAMERA_HOST", "10.0.0.7")
     deployment = load_deployment(CONFIGS / name, operations=operations)
     assert deployment.streams and deployment.streams[0].id == "front-door"
@@ -30,16 +31,18 @@ def test_shipped_configs_are_valid(name: str, operations: dict,
 
 def test_secrets_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NATS_PASSWORD", "s3cret")
-    d = parse_deployment({"nats": {"url": "nats://nats:4222", "user": "sp",
-                                   "password": "${NATS_PASSWORD}"}})
+    d = parse_deployment(
+        {"nats": {"url": "nats://nats:4222", "user": "sp", "password": "${NATS_PASSWORD}"}}
+    )
     assert d.nats.password == "s3cret" and d.nats.url == ["nats://nats:4222"]
     monkeypatch.delenv("NATS_PASSWORD")
-    with pytest.raises(DeploymentError, match=r"nats\.password: environment variable NATS_PASSWORD"):
+    with pytest.raises(
+        DeploymentError, match=r"nats\.password: environment variable NATS_PASSWORD"
+    ):
         parse_deployment({"nats": {"password": "${NATS_PASSWORD}"}})
 
 
-STREAM = {"id": "door", "url": "rtsp://cam/1",
-          "operations": [{"operation": "DetectFaces"}]}
+STREAM = {"id": "door", "url": "rtsp://cam/1", "operations": [{"operation": "DetectFaces"}]}
 
 
 @pytest.mark.parametrize(
@@ -51,16 +54,33 @@ STREAM = {"id": "door", "url": "rtsp://cam/1",
         ({"streams": [STREAM, STREAM]}, "stream ids must be unique: door"),
         ({"streams": [{**STREAM, "camera": 1}]}, r"streams\.0\.camera: Extra inputs"),
         ({"encoding": "xml"}, r"encoding: Input should be 'msgpack' or 'json'"),
-        ({"streams": [{**STREAM, "operations": [{"operation": "DetectCats"}]}]},
-         r"streams\[0\]\.operations\[0\]\.operation: unknown operation 'DetectCats'"),
-        ({"streams": [{**STREAM, "operations": [{"operation": "CreateCollection",
-                                                  "CollectionId": "x"}]}]},
-         "CreateCollection cannot run per frame"),
-        ({"streams": [{**STREAM, "operations": [{"operation": "SearchFacesByImage"}]}]},
-         r"streams\[0\]\.operations\[0\]\.CollectionId: Field required"),
-        ({"streams": [{**STREAM, "operations": [{"operation": "DetectFaces",
-                                                  "Attributes": ["SOME"]}]}]},
-         r"operations\[0\]\.Attributes\.0: Input should be 'DEFAULT' or 'ALL'"),
+        (
+            {"streams": [{**STREAM, "operations": [{"operation": "DetectCats"}]}]},
+            r"streams\[0\]\.operations\[0\]\.operation: unknown operation 'DetectCats'",
+        ),
+        (
+            {
+                "streams": [
+                    {
+                        **STREAM,
+                        "operations": [{"operation": "CreateCollection", "CollectionId": "x"}],
+                    }
+                ]
+            },
+            "CreateCollection cannot run per frame",
+        ),
+        (
+            {"streams": [{**STREAM, "operations": [{"operation": "SearchFacesByImage"}]}]},
+            r"streams\[0\]\.operations\[0\]\.CollectionId: Field required",
+        ),
+        (
+            {
+                "streams": [
+                    {**STREAM, "operations": [{"operation": "DetectFaces", "Attributes": ["SOME"]}]}
+                ]
+            },
+            r"operations\[0\]\.Attributes\.0: Input should be 'DEFAULT' or 'ALL'",
+        ),
     ],
 )
 def test_mistakes_name_the_key(data: dict, message: str, operations: dict) -> None:

@@ -107,7 +107,12 @@ def test_all_attributes_on_labelled_emotions(client: Client) -> None:
         (face,) = response["FaceDetails"]
         assert face["Emotions"][0]["Type"] == emotion, name
         assert {e["Type"] for e in face["Emotions"]} <= {
-            "HAPPY", "SAD", "ANGRY", "DISGUSTED", "SURPRISED", "CALM"
+            "HAPPY",
+            "SAD",
+            "ANGRY",
+            "DISGUSTED",
+            "SURPRISED",
+            "CALM",
         }  # nothing invents CONFUSED
         assert face["Smile"]["Value"] is (name == "happy")
         low, high = face["AgeRange"]["Low"], face["AgeRange"]["High"]

@@ -105,12 +105,15 @@ def test_similarity_threshold_range(client: Client, threshold: object) -> None:
 
 def test_error_names_and_status_codes() -> None:
     assert errors.InvalidParameterException("x").to_dict() == {
-        "Code": "InvalidParameterException", "Message": "x", "HTTPStatusCode": 400,
+        "Code": "InvalidParameterException",
+        "Message": "x",
+        "HTTPStatusCode": 400,
     }
     assert errors.ThrottlingException.http_status == 500
     assert errors.InternalServerError.http_status == 500
-    assert isinstance(errors.error_from_name("ResourceNotFoundException", "m"),
-                      errors.ResourceNotFoundException)
+    assert isinstance(
+        errors.error_from_name("ResourceNotFoundException", "m"), errors.ResourceNotFoundException
+    )
 
 
 # --- orientation -----------------------------------------------------------------------------
@@ -138,11 +141,14 @@ def test_exif_orientation_is_applied_and_correction_is_null(client: Client) -> N
     )
 
 
-@pytest.mark.parametrize(("transpose", "expected"), [
-    (Image.Transpose.ROTATE_90, "ROTATE_90"),
-    (Image.Transpose.ROTATE_270, "ROTATE_270"),
-    (Image.Transpose.ROTATE_180, "ROTATE_180"),
-])
+@pytest.mark.parametrize(
+    ("transpose", "expected"),
+    [
+        (Image.Transpose.ROTATE_90, "ROTATE_90"),
+        (Image.Transpose.ROTATE_270, "ROTATE_270"),
+        (Image.Transpose.ROTATE_180, "ROTATE_180"),
+    ],
+)
 def test_rotation_without_exif_is_detected(
     client: Client, transpose: Image.Transpose, expected: str
 ) -> None:

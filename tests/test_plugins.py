@@ -46,7 +46,8 @@ def test_third_party_plugin_package_is_discovered(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A separately installed distribution with a ``streamproc`` entry point shows up."""
-    (tmp_path / "face_counter.py").write_text(textwrap.dedent('''
+    (tmp_path / "face_counter.py").write_text(
+        textwrap.dedent("""
         from streamproc.hookspecs import hookimpl
         from streamproc.operations import Operation
         from streamproc.shapes import DetectFacesRequest, Request, Shape
@@ -62,7 +63,8 @@ def test_third_party_plugin_package_is_discovered(
         @hookimpl
         def streamproc_register_operations(register):
             register(Operation("CountFaces", DetectFacesRequest, CountFacesResponse, count_faces))
-    '''))
+    """)
+    )
     dist = tmp_path / "face_counter-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: face-counter\nVersion: 0.1\n")

@@ -34,11 +34,19 @@ def household_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     client = Client(store=store)
     client.create_collection(CollectionId="household")
     for photo in sorted((DATA / "faces/deepface_elon").iterdir()):
-        client.index_faces(CollectionId="household", Image={"Bytes": photo.read_bytes()},
-                           ExternalImageId="elon", MaxFaces=1)
+        client.index_faces(
+            CollectionId="household",
+            Image={"Bytes": photo.read_bytes()},
+            ExternalImageId="elon",
+            MaxFaces=1,
+        )
     for photo in sorted((DATA / "faces/barack_obama").iterdir())[:2]:
-        client.index_faces(CollectionId="household", Image={"Bytes": photo.read_bytes()},
-                           ExternalImageId="barack_obama", MaxFaces=1)
+        client.index_faces(
+            CollectionId="household",
+            Image={"Bytes": photo.read_bytes()},
+            ExternalImageId="barack_obama",
+            MaxFaces=1,
+        )
     client.close()
     return store
 
@@ -78,21 +86,34 @@ class Subscriber:
 
 
 def _deployment(nats_url: str, store: Path, url: str, **stream: Any) -> Any:
-    return parse_deployment({
-        "nats": {"url": nats_url},
-        "store": str(store),
-        "encoding": stream.pop("encoding", "msgpack"),
-        "streams": [{
-            "id": "front-door", "url": url, "fps": 5,
-            "operations": [{"operation": "SearchFacesByImage", "CollectionId": "household",
-                            "FaceMatchThreshold": 80}],
-            **stream,
-        }],
-    }, operations=Engine().operations)
+    return parse_deployment(
+        {
+            "nats": {"url": nats_url},
+            "store": str(store),
+            "encoding": stream.pop("encoding", "msgpack"),
+            "streams": [
+                {
+                    "id": "front-door",
+                    "url": url,
+                    "fps": 5,
+                    "operations": [
+                        {
+                            "operation": "SearchFacesByImage",
+                            "CollectionId": "household",
+                            "FaceMatchThreshold": 80,
+                        }
+                    ],
+                    **stream,
+                }
+            ],
+        },
+        operations=Engine().operations,
+    )
 
 
 async def test_rtsp_camera_identifies_the_visitor(
-    rtsp_server: Callable[..., RtspTestServer], nats_server: EmbeddedNatsServer,
+    rtsp_server: Callable[..., RtspTestServer],
+    nats_server: EmbeddedNatsServer,
     household_store: Path,
 ) -> None:
     camera = rtsp_server(clip=DOOR_CLIP, name="door")
@@ -101,8 +122,11 @@ async def test_rtsp_camera_identifies_the_visitor(
     runtime = Runtime(_deployment(nats_server.url, household_store, camera.url))
     task = asyncio.create_task(runtime.run())
     try:
-        await sub.wait(lambda: any(e["EventType"] == "VisitorIdentified" and e["Matched"]
-                                   for e in sub.events), 60, "VisitorIdentified")
+        await sub.wait(
+            lambda: any(e["EventType"] == "VisitorIdentified" and e["Matched"] for e in sub.events),
+            60,
+            "VisitorIdentified",
+        )
     finally:
         runtime.stop()
         await asyncio.wait_for(task, 30)
@@ -113,8 +137,9 @@ async def test_rtsp_camera_identifies_the_visitor(
     assert identified[0]["Snapshot"][:3] == b"\xff\xd8\xff"  # a JPEG face snapshot
     assert {e["ExternalImageId"] for e in identified} == {"elon"}  # Obama never appears
     visitor = identified[0]["VisitorId"]
-    arrivals = [e for e in sub.events if e["EventType"] == "VisitorArrived"
-                and e["VisitorId"] == visitor]
+    arrivals = [
+        e for e in sub.events if e["EventType"] == "VisitorArrived" and e["VisitorId"] == visitor
+    ]
     assert len(arrivals) == 1  # one arrival per visit, no per-frame spam
     assert sum(1 for e in identified if e["VisitorId"] == visitor) == 1
     record = sub.frames[-1]
@@ -130,7 +155,9 @@ async def test_rtsp_camera_identifies_the_visitor(
 
 
 async def test_camera_restart_and_nats_restart_are_survived(
-    rtsp_server: Callable[..., RtspTestServer], tmp_path: Path, household_store: Path,
+    rtsp_server: Callable[..., RtspTestServer],
+    tmp_path: Path,
+    household_store: Path,
 ) -> None:
     server = EmbeddedNatsServer(port=None)
     url = server.start()
@@ -162,7 +189,8 @@ async def test_camera_restart_and_nats_restart_are_survived(
 
 
 async def test_camera_that_never_answers_goes_offline_without_crashing(
-    nats_server: EmbeddedNatsServer, household_store: Path,
+    nats_server: EmbeddedNatsServer,
+    household_store: Path,
 ) -> None:
     import socket
 
@@ -171,12 +199,16 @@ async def test_camera_that_never_answers_goes_offline_without_crashing(
         port = s.getsockname()[1]
     sub = Subscriber()
     await sub.start(nats_server.url, "front-door")
-    runtime = Runtime(_deployment(nats_server.url, household_store,
-                                  f"rtsp://127.0.0.1:{port}/nothing"))
+    runtime = Runtime(
+        _deployment(nats_server.url, household_store, f"rtsp://127.0.0.1:{port}/nothing")
+    )
     task = asyncio.create_task(runtime.run())
     try:
-        await sub.wait(lambda: sum(s["Status"] == "OFFLINE" for s in sub.status) >= 2, 20,
-                       "repeated OFFLINE with retries")
+        await sub.wait(
+            lambda: sum(s["Status"] == "OFFLINE" for s in sub.status) >= 2,
+            20,
+            "repeated OFFLINE with retries",
+        )
         assert not task.done()
         retries = [s for s in sub.status if s["Status"] == "OFFLINE"]
         assert all(r["Reason"] for r in retries)
@@ -202,7 +234,10 @@ def test_malformed_deployment_file_names_file_and_key(tmp_path: Path) -> None:
     )
     done = subprocess.run(
         [sys.executable, "-m", "streamproc.cli.main", "run", str(bad)],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
         env={**os.environ, "STREAMPROC_STORE": str(tmp_path / "store")},
     )
     assert done.returncode == 2

@@ -28,16 +28,27 @@ def loopback_ice(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def test_whip_publisher_frames_are_analysed(
-    nats_server: EmbeddedNatsServer, tmp_path: Path, loopback_ice: None,
+    nats_server: EmbeddedNatsServer,
+    tmp_path: Path,
+    loopback_ice: None,
 ) -> None:
-    deployment = parse_deployment({
-        "nats": {"url": nats_server.url},
-        "store": str(tmp_path / "store"),
-        "encoding": "json",
-        "http": {"host": "127.0.0.1", "port": 0},
-        "streams": [{"id": "phone", "whip": {"token": TOKEN}, "fps": 5,
-                     "operations": [{"operation": "DetectFaces"}]}],
-    }, operations=Engine().operations)
+    deployment = parse_deployment(
+        {
+            "nats": {"url": nats_server.url},
+            "store": str(tmp_path / "store"),
+            "encoding": "json",
+            "http": {"host": "127.0.0.1", "port": 0},
+            "streams": [
+                {
+                    "id": "phone",
+                    "whip": {"token": TOKEN},
+                    "fps": 5,
+                    "operations": [{"operation": "DetectFaces"}],
+                }
+            ],
+        },
+        operations=Engine().operations,
+    )
     sub = Subscriber()
     await sub.start(nats_server.url, "phone")
     runtime = Runtime(deployment)
@@ -54,8 +65,9 @@ async def test_whip_publisher_frames_are_analysed(
         assert await publisher.start() == 201
         await sub.wait(lambda: len(sub.frames) >= 5, 30, "frames from the WHIP publisher")
         await publisher.stop()
-        await sub.wait(lambda: any(s["Status"] == "OFFLINE" for s in sub.status), 15,
-                       "OFFLINE after DELETE")
+        await sub.wait(
+            lambda: any(s["Status"] == "OFFLINE" for s in sub.status), 15, "OFFLINE after DELETE"
+        )
     finally:
         if publisher is not None:
             await publisher.close()
@@ -72,10 +84,13 @@ async def test_whip_publisher_frames_are_analysed(
 
 
 async def test_third_party_streaming_plugin_sees_every_analysed_frame(
-    nats_server: EmbeddedNatsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    nats_server: EmbeddedNatsServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A separately installed package with its own entry point: no change to streamproc."""
-    (tmp_path / "frame_logger.py").write_text(textwrap.dedent('''
+    (tmp_path / "frame_logger.py").write_text(
+        textwrap.dedent("""
         from streamproc.hookspecs import hookimpl
         seen = []
 
@@ -91,20 +106,29 @@ async def test_third_party_streaming_plugin_sees_every_analysed_frame(
         @hookimpl
         def streamproc_stream_stopped(stream_id, reason):
             seen.append(("stopped", reason))
-    '''))
+    """)
+    )
     dist = tmp_path / "frame_logger-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: frame-logger\nVersion: 0.1\n")
     (dist / "entry_points.txt").write_text("[streamproc]\nframe_logger = frame_logger\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     try:
-        deployment = parse_deployment({
-            "nats": {"url": nats_server.url},
-            "store": str(tmp_path / "store"),
-            "streams": [{"id": "door", "url": str(ROOT / "examples/clips/door.mp4"),
-                         "fps": 2, "realtime": False,
-                         "operations": [{"operation": "DetectFaces"}]}],
-        })
+        deployment = parse_deployment(
+            {
+                "nats": {"url": nats_server.url},
+                "store": str(tmp_path / "store"),
+                "streams": [
+                    {
+                        "id": "door",
+                        "url": str(ROOT / "examples/clips/door.mp4"),
+                        "fps": 2,
+                        "realtime": False,
+                        "operations": [{"operation": "DetectFaces"}],
+                    }
+                ],
+            }
+        )
         runtime = Runtime(deployment)
         await asyncio.wait_for(runtime.run(until_done=True), 120)
         import frame_logger  # the instance the plugin manager loaded

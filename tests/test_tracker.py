@@ -13,8 +13,9 @@ def det(x: float, match: Match | None = None, size: float = 0.2) -> Detection:
     return Detection((x, 0.2, x + size, 0.2 + size), 99.0, match, snapshot=lambda: b"\xff\xd8jpeg")
 
 
-def run(tracker: VisitorTracker, frames: list[list[Detection]], start: float = 0.0,
-        step: float = 0.2) -> list[dict]:
+def run(
+    tracker: VisitorTracker, frames: list[list[Detection]], start: float = 0.0, step: float = 0.2
+) -> list[dict]:
     events = []
     for i, detections in enumerate(frames):
         clock = FrameClock(start + i * step, 1000.0 + start + i * step, i)
@@ -32,7 +33,9 @@ def test_one_visit_gives_three_events() -> None:
     frames = [[det(0.1 + i * 0.01, None if i == 4 else ALICE)] for i in range(20)] + [[]] * 8
     events = run(tracker, frames)
     assert kinds(events) == [
-        ("VisitorArrived", None), ("VisitorIdentified", "alice"), ("VisitorLeft", "alice"),
+        ("VisitorArrived", None),
+        ("VisitorIdentified", "alice"),
+        ("VisitorLeft", "alice"),
     ]
     identified, left = events[1], events[2]
     assert identified["Matched"] and identified["Similarity"] == 97.0
@@ -44,8 +47,11 @@ def test_one_visit_gives_three_events() -> None:
 def test_unknown_visitor_after_enough_unmatched_frames() -> None:
     tracker = VisitorTracker("door", EventsConfig(unknown_after_frames=5, left_after_s=1.0))
     events = run(tracker, [[det(0.5)] for _ in range(10)] + [[]] * 6)
-    assert kinds(events) == [("VisitorArrived", None), ("VisitorIdentified", None),
-                             ("VisitorLeft", None)]
+    assert kinds(events) == [
+        ("VisitorArrived", None),
+        ("VisitorIdentified", None),
+        ("VisitorLeft", None),
+    ]
     assert events[1]["Matched"] is False
 
 
@@ -61,11 +67,16 @@ def test_two_people_are_two_visits() -> None:
     tracker = VisitorTracker("door", EventsConfig(left_after_s=0.5))
     frames = [[det(0.05, ALICE), det(0.6, BOB)] for _ in range(6)] + [[]] * 4
     events = run(tracker, frames)
-    assert sorted(kinds(events)) == sorted([
-        ("VisitorArrived", None), ("VisitorArrived", None),
-        ("VisitorIdentified", "alice"), ("VisitorIdentified", "bob"),
-        ("VisitorLeft", "alice"), ("VisitorLeft", "bob"),
-    ])
+    assert sorted(kinds(events)) == sorted(
+        [
+            ("VisitorArrived", None),
+            ("VisitorArrived", None),
+            ("VisitorIdentified", "alice"),
+            ("VisitorIdentified", "bob"),
+            ("VisitorLeft", "alice"),
+            ("VisitorLeft", "bob"),
+        ]
+    )
 
 
 def test_single_frame_flicker_is_not_a_visit() -> None:

@@ -72,6 +72,10 @@ class ModelSpec(_Frozen):
     outputs: tuple[TensorSpec, ...]
     classes: tuple[str, ...] = ()
     bin_values: tuple[float, ...] = ()
+    optional: bool = Field(
+        default=False,
+        description="an optional extra: a missing wheel is reported by verify, not a failure",
+    )
     path: Path | None = Field(
         default=None,
         description="explicit shipped file, bypassing the distribution lookup (tests, audits)",

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .cache import ensure_prepared
-from .errors import ModelChecksumError, ModelError
+from .errors import ModelChecksumError, ModelError, ModelNotInstalledError
 from .manifest import Manifest, ModelSpec, load_manifest
 from .sessions import get_session
 from .shipped import verified_shipped
@@ -34,9 +34,14 @@ class VerifyResult(BaseModel):
     loads: bool = False
     input_shape: tuple[int | str, ...] = ()
     message: str = ""
+    optional: bool = False
+    installed: bool = True
 
     @property
     def ok(self) -> bool:
+        """Every step passed, or an optional model is simply not installed."""
+        if self.optional and not self.installed:
+            return True
         return self.shipped_ok and self.prepared_ok and self.loads
 
 
@@ -46,6 +51,7 @@ def _check(spec: ModelSpec, manifest: Manifest) -> VerifyResult:
         "distribution": spec.distribution,
         "version": spec.version,
         "file": spec.file,
+        "optional": spec.optional,
     }
     try:
         verified_shipped(spec)
@@ -55,12 +61,20 @@ def _check(spec: ModelSpec, manifest: Manifest) -> VerifyResult:
         session = get_session(spec.name, manifest=manifest)
         inp = session.get_inputs()[0]
         fields["input_shape"] = tuple(inp.shape)
-        dims = [d if isinstance(d, int) and d > 0 else 1 for d in inp.shape]
+        # Symbolic dimensions take the manifest's size (detectors with dynamic H x W
+        # fail on 1 x 1), else 1 (batch).
+        dims = [
+            d if isinstance(d, int) and d > 0 else (m if isinstance(m, int) and m > 0 else 1)
+            for d, m in zip(inp.shape, spec.input.shape, strict=False)
+        ]
         outputs = session.run(None, {inp.name: np.zeros(dims, np.float32)})
         if not all(np.isfinite(o).all() for o in outputs):
             raise ModelError("inference on a blank input produced non-finite values")
         fields["loads"] = True
         fields["message"] = "ok"
+    except ModelNotInstalledError as exc:
+        fields["installed"] = False
+        fields["message"] = f"optional, not installed: {exc}" if spec.optional else str(exc)
     except ModelChecksumError as exc:
         fields["message"] = str(exc)
     except Exception as exc:  # noqa: BLE001 - a report must cover every failure
@@ -92,6 +106,6 @@ def render_verify_table(results: list[VerifyResult]) -> Table:
             _mark(r.prepared_ok),
             _mark(r.loads),
             "x".join(str(d) for d in r.input_shape),
-            Text(r.message, style="" if r.ok else "red"),
+            Text(r.message, style="yellow" if r.ok and not r.installed else "" if r.ok else "red"),
         )
     return table

@@ -82,9 +82,6 @@ class NatsConfig(_Config):
     credentials_file: Path | None = None
     tls: TlsConfig | None = None
     jetstream: JetStreamConfig | None = None
-    #: The embedded server's MQTT port (0: off): Home Assistant and other MQTT tools can
-    #: then subscribe to ``streamproc/<stream>/events`` with no bridge.
-    mqtt_port: int = Field(default=0, ge=0, le=65535)
 
     @field_validator("url", mode="before")
     @classmethod
@@ -95,8 +92,9 @@ class NatsConfig(_Config):
 
 
 class HttpConfig(_Config):
-    """The HTTP endpoint for WHIP publishers (WebRTC) and /metrics."""
+    """The HTTP endpoint: WHIP publishers (WebRTC) and Prometheus ``/metrics``."""
 
+    enabled: bool = Field(default=False, description="serve /metrics even without WHIP streams")
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
 

@@ -14,6 +14,7 @@ from nats import errors as nats_errors
 
 from streamproc.engine import Engine
 from streamproc.runtime.deployment import Deployment, NatsConfig
+from streamproc.runtime.metrics import RuntimeMetrics
 from streamproc.runtime.stream import StreamRunner
 from streamproc.settings import Settings
 from streamproc.sources import Source, create_source, register_source
@@ -76,6 +77,7 @@ class Runtime:
         self.http_runner: web.AppRunner | None = None
         self.http_port: int | None = None
         self.streams: dict[str, StreamRunner] = {}
+        self.metrics = RuntimeMetrics()
         self._executor = ThreadPoolExecutor(deployment.workers, thread_name_prefix="analysis")
         self._stopping = asyncio.Event()
 
@@ -134,10 +136,13 @@ class Runtime:
         if self.deployment.service:
             self.service = RekognitionService(self.engine, max_workers=self.deployment.workers)
             await self.service.start(self.publisher.nc)
-        if any(s.whip is not None for s in self.deployment.streams):
-            self.whip = WhipServer()
+        needs_whip = any(s.whip is not None for s in self.deployment.streams)
+        if needs_whip or self.deployment.http.enabled:
             app = web.Application()
-            self.whip.add_routes(app)
+            self.metrics.add_routes(app)
+            if needs_whip:
+                self.whip = WhipServer()
+                self.whip.add_routes(app)
             self.http_runner = web.AppRunner(app)
             await self.http_runner.setup()
             site = web.TCPSite(
@@ -147,9 +152,10 @@ class Runtime:
             addresses = self.http_runner.addresses
             self.http_port = int(addresses[0][1]) if addresses else self.deployment.http.port
             log.info(
-                "WHIP endpoint on http://%s:%s/whip/<stream>",
+                "HTTP on http://%s:%s: /metrics%s",
                 self.deployment.http.host,
                 self.http_port,
+                ", /whip/<stream>" if needs_whip else "",
             )
         for i, stream in enumerate(self.deployment.streams):
             source, label = self._source_for(i)
@@ -160,6 +166,7 @@ class Runtime:
                 publisher=self.publisher,
                 executor=self._executor,
                 source_label=label,
+                metrics=self.metrics,
             )
 
     async def run(self, *, until_done: bool = False) -> None:

@@ -25,6 +25,7 @@ from streamproc.operations import Operation
 from streamproc.runtime.deployment import StreamConfig, frame_request_model
 from streamproc.runtime.events import VisitorEvent
 from streamproc.runtime.frame_input import FrameInput
+from streamproc.runtime.metrics import RuntimeMetrics
 from streamproc.runtime.tracker import Detection, FrameClock, Match, VisitorTracker
 from streamproc.sources import Frame, Source, SourceState, StatusEvent
 from streamproc.transport.publisher import (
@@ -104,6 +105,7 @@ class StreamRunner:
         publisher: Publisher,
         executor: Executor,
         source_label: str,
+        metrics: RuntimeMetrics | None = None,
     ) -> None:
         self.config = config
         self.source = source
@@ -112,6 +114,7 @@ class StreamRunner:
         self.executor = executor
         self.source_label = source_label
         self.stats = StreamStats()
+        self.metrics = metrics or RuntimeMetrics()
         self.operations: list[tuple[Operation, Any]] = []
         for op_config in config.operations:
             operation = engine.operation(op_config.operation)
@@ -143,10 +146,12 @@ class StreamRunner:
     async def _publish_events(self, events: list[VisitorEvent]) -> None:
         for event in events:
             self.stats.events += 1
+            self.metrics.events.labels(self.config.id, event.EventType).inc()
             log.info("%s: %s %s", self.config.id, event.EventType, event.VisitorId[:8])
             await self._publish(events_subject(self.config.id), event.to_wire())
 
     def _on_status(self, event: StatusEvent) -> None:
+        self.metrics.online.labels(self.config.id).set(event.state == SourceState.ONLINE)
         payload = {
             "StreamName": self.config.id,
             "Status": event.state.value.upper(),
@@ -211,13 +216,21 @@ class StreamRunner:
                     self.stats.budget_skipped += 1
                     continue
                 last_pts = frame.pts
+                started = time.perf_counter()
                 sections, detections = await loop.run_in_executor(
                     self.executor, self._analyse, frame
                 )
+                self.metrics.analysis.labels(self.config.id).observe(time.perf_counter() - started)
                 record = self.record(frame, sections)
                 self.stats.analysed += 1
                 await self._publish(frames_subject(self.config.id), record)
-                self.stats.last_latency_ms = (time.time() - frame.capture_time) * 1000
+                latency = time.time() - frame.capture_time
+                self.stats.last_latency_ms = latency * 1000
+                self.metrics.frames.labels(self.config.id).inc()
+                self.metrics.latency.labels(self.config.id).observe(latency)
+                self.metrics.skipped.labels(self.config.id).set(
+                    record["InputInformation"]["SkippedFrames"]
+                )
                 hook.streamproc_frame_analyzed(stream_id=self.config.id, frame=frame, record=record)
                 if self.tracker is not None:
                     clock = FrameClock(frame.pts, frame.capture_time, frame.frame_number)
