@@ -36,8 +36,8 @@ import argparse
 import collections
 import hashlib
 import io
-import math
 import json
+import math
 import pickle
 import re
 import struct
@@ -327,7 +327,9 @@ class _GraphBuilder:
             z = self.name("relu6")
             self.nodes.append(
                 helper.make_node(
-                    "Clip", [y, self.const(np.array(0.0), "lo"), self.const(np.array(6.0), "hi")], [z]
+                    "Clip",
+                    [y, self.const(np.array(0.0), "lo"), self.const(np.array(6.0), "hi")],
+                    [z],
                 )
             )
             y = z
@@ -464,7 +466,7 @@ CATEGORY_PARENTS: dict[str, list[str]] = {
     "Luggage": ["Bag"], "Eyewear": ["Accessories"], "Sunglasses": ["Eyewear"],
     "Jewelry": ["Accessories"], "Helmet": ["Clothing"], "Fence": [], "Roof": ["Architecture"],
     "Monument": ["Architecture"], "Church": ["Building"], "Kite": ["Toy"],
-    "Road": [], "Tower": ["Building"], "Spaceship": ["Aircraft"],
+    "Road": [], "Tower": ["Building"], "Spaceship": ["Aircraft"], "Rocket": [],
 }  # fmt: skip
 
 #: ImageNet index ranges (inclusive) -> the category labels of their classes.
@@ -504,7 +506,8 @@ IMAGENET_GROUPS: dict[str, list[int]] = {
     "Bus": [654, 779, 874], "Train": [466, 547, 565, 705, 820, 829],
     "Bicycle": [444, 671, 870, 880], "Motorcycle": [665, 670],
     "Boat": [403, 472, 484, 510, 554, 576, 625, 628, 724, 780, 814, 833, 871, 914],
-    "Aircraft": [404, 405, 895], "Spaceship": [812], "Weapon": [413, 456, 471, 657, 744, 763, 764],
+    "Aircraft": [404, 405, 895], "Spaceship": [812], "Rocket": [657, 744, 812],
+    "Weapon": [413, 456, 471, 657, 744, 763, 764],
     "Clothing": [399, 400, 411, 445, 459, 474, 501, 552, 568, 578, 601, 608, 610, 614, 617,
                  638, 639, 652, 655, 689, 697, 735, 775, 834, 841, 842, 869, 887],
     "Footwear": [502, 514, 630, 770, 774, 806],
@@ -543,7 +546,7 @@ IMAGENET_NAMES: dict[int, str] = {
     21: "Kite Bird", 282: "Tiger Cat", 421: "Handrail", 439: "Military Hat", 478: "Carton",
     494: "Wind Chime", 506: "Spiral", 548: "Entertainment Center", 570: "Gas Mask",
     605: "iPod", 638: "Leotard", 692: "Packaging", 789: "Room Divider", 842: "Swim Trunks",
-    919: "Road Sign", 956: "Cherimoya", 998: "Ear of Corn", 968: "Tea Cup",
+    738: "Potted Plant", 919: "Road Sign", 956: "Cherimoya", 998: "Ear of Corn", 968: "Tea Cup",
 }  # fmt: skip
 
 #: COCO class -> (label, its parents when the label is not already a category).
