@@ -117,8 +117,11 @@ def test_all_attributes_on_labelled_emotions(client: Client) -> None:
         assert face["Smile"]["Value"] is (name == "happy")
         low, high = face["AgeRange"]["Low"], face["AgeRange"]["High"]
         assert 10 <= low < high <= 80
-        # No model backs these: they are left out, not guessed.
-        for absent in ("EyesOpen", "MouthOpen", "Eyeglasses", "Sunglasses", "Beard", "Mustache"):
+        # The face mesh backs EyesOpen and MouthOpen (tests/test_face_mesh.py); no model
+        # backs these: they are left out, not guessed.
+        assert {"EyesOpen", "MouthOpen"} <= set(face)
+        assert len(face["Landmarks"]) == 25
+        for absent in ("Eyeglasses", "Sunglasses", "Beard", "Mustache"):
             assert absent not in face
 
 

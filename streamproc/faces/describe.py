@@ -9,26 +9,34 @@ from streamproc.shapes import (
     ComparedFace,
     ComparedSourceImageFace,
     Emotion,
+    EyeOpen,
     FaceDetail,
     Gender,
     ImageQuality,
     Landmark,
+    MouthOpen,
     Pose,
     Smile,
 )
+from streamproc.vision.eyes_mouth import eyes_open, mouth_open
+from streamproc.vision.mesh_landmarks import MESH_LANDMARKS, mesh_landmarks
 
 __all__ = [
     "LANDMARK_TYPES",
+    "ALL_LANDMARK_TYPES",
     "EMOTION_TYPES",
     "SMILE_THRESHOLD",
     "bounding_box",
     "landmarks",
+    "all_landmarks",
     "face_detail",
     "compared_face",
     "compared_source_face",
 ]
 
 LANDMARK_TYPES = ("eyeLeft", "eyeRight", "nose", "mouthLeft", "mouthRight")
+#: ALL: the detector's five (the same points as DEFAULT), then the 20 from the face mesh.
+ALL_LANDMARK_TYPES = LANDMARK_TYPES + tuple(t for t in MESH_LANDMARKS if t not in LANDMARK_TYPES)
 #: fer's classes as Rekognition emotion types; fear has no Rekognition type and
 #: nothing produces CONFUSED, so neither is reported.
 EMOTION_TYPES = {
@@ -64,6 +72,18 @@ def landmarks(face: AnalyzedFace, image: ImageFaces) -> list[Landmark]:
     ]
 
 
+def all_landmarks(face: AnalyzedFace, image: ImageFaces) -> list[Landmark]:
+    """The five detector landmarks, plus Rekognition's other 20 when the mesh ran."""
+    marks = landmarks(face, image)
+    if face.mesh_points is None:
+        return marks
+    dense = mesh_landmarks(face.mesh_points)
+    for name in ALL_LANDMARK_TYPES[len(LANDMARK_TYPES) :]:
+        x, y = dense[name]
+        marks.append(Landmark(Type=name, X=float(x) / image.width, Y=float(y) / image.height))  # type: ignore[arg-type]
+    return marks
+
+
 def _pose(face: AnalyzedFace) -> Pose:
     return Pose(Roll=face.roll, Yaw=face.yaw, Pitch=face.pitch)
 
@@ -83,6 +103,14 @@ def face_detail(face: AnalyzedFace, image: ImageFaces, *, all_attributes: bool) 
         Pose=_pose(face),
         Quality=_quality(face),
     )
+    if all_attributes:
+        detail.Landmarks = all_landmarks(face, image)
+        if face.eye_ratio is not None:
+            value, confidence = eyes_open(face.eye_ratio)
+            detail.EyesOpen = EyeOpen(Value=value, Confidence=_clamp_pct(confidence))
+        if face.mouth_ratio is not None:
+            value, confidence = mouth_open(face.mouth_ratio)
+            detail.MouthOpen = MouthOpen(Value=value, Confidence=_clamp_pct(confidence))
     attrs = face.attributes
     if all_attributes and attrs is not None:
         detail.AgeRange = AgeRange(Low=attrs.age_low, High=attrs.age_high)
