@@ -468,6 +468,7 @@ CATEGORY_PARENTS: dict[str, list[str]] = {
     "Jewelry": ["Accessories"], "Helmet": ["Clothing"], "Fence": [], "Roof": ["Architecture"],
     "Monument": ["Architecture"], "Church": ["Building"], "Kite": ["Toy"],
     "Road": [], "Tower": ["Building"], "Spaceship": ["Aircraft"], "Rocket": [],
+    "Apple": ["Fruit"],
 }  # fmt: skip
 
 #: ImageNet index ranges (inclusive) -> the category labels of their classes.
@@ -537,7 +538,7 @@ IMAGENET_GROUPS: dict[str, list[int]] = {
     "Bottle": [440, 720, 737, 898, 907], "Glass": [441, 572],
     "Kitchen": [503, 505, 521, 544, 567, 618, 647, 659, 666, 725, 766, 809, 813, 828, 849, 868,
                 899, 909, 910, 923],
-    "Cup": [504], "Pottery": [883], "Clock": [409, 530, 604, 826, 892],
+    "Cup": [504], "Pottery": [883], "Apple": [948], "Clock": [409, 530, 604, 826, 892],
     "Light": [470, 619, 818, 846, 862, 920], "Road Sign": [919], "Sign": [458, 781],
     "Text": [916, 917, 918, 921, 922], "Paper": [549, 700, 999],
 }  # fmt: skip
