@@ -77,6 +77,9 @@ __all__ = [
     "ModerationLabel",
     "DetectModerationLabelsRequest",
     "DetectModerationLabelsResponse",
+    "Label",
+    "DetectLabelsRequest",
+    "DetectLabelsResponse",
 ]
 
 Percent = Annotated[float, Field(ge=0.0, le=100.0)]
@@ -517,3 +520,24 @@ class DetectModerationLabelsRequest(Request):
 
 class DetectModerationLabelsResponse(Shape):
     ModerationLabels: list[ModerationLabel]
+
+
+# --- labels ---------------------------------------------------------------------------------
+
+
+class Label(Shape):
+    """One label: the 2017-02-09 API returns only its name and confidence."""
+
+    Name: str
+    Confidence: Percent
+
+
+class DetectLabelsRequest(Request):
+    Image: _Image
+    MaxLabels: Annotated[int | None, Field(ge=0)] = None
+    MinConfidence: Percent = 50.0
+
+
+class DetectLabelsResponse(Shape):
+    Labels: list[Label]
+    OrientationCorrection: _OrientationCorrection | None = None

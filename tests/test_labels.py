@@ -325,10 +325,9 @@ def test_nanodet_golden_boxes(path: str) -> None:
 
 @pytest.fixture(scope="module")
 def engine() -> Iterator[Engine]:
-    """The plugin registered explicitly until its ``streamproc`` entry point exists."""
+    """The plugin as every installation loads it."""
     pm = create_plugin_manager()
-    if not pm.is_registered(labels_plugin):
-        pm.register(labels_plugin)
+    assert pm.is_registered(labels_plugin)  # through its `streamproc` entry point
     engine = Engine(plugin_manager=pm)
     yield engine
     engine.close()

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 from rich.console import Console
 
+from streamproc.inference.manifest import REPO_DISTRIBUTION
 from streamproc.inference import (
     CACHE_ENV,
     THREADS_ENV,
@@ -37,6 +38,9 @@ from streamproc.inference import (
 
 MODELS = ["yunet", "sface", "age", "gender", "emotion"]
 MODERATION_MODELS = ["opennsfw", "nudenet"]  # checked in tests/test_moderation.py
+# Converted once from npm packages and committed under models/ (golden outputs are checked
+# in tests/test_labels.py and tests/test_face_mesh.py).
+REPO_MODELS = ["nanodet", "efficientnet_lite0", "face_mesh"]
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data" / "faces_single"
 BOXES = json.loads((DATA / "emotion_face_boxes.json").read_text())
@@ -89,7 +93,7 @@ def _input_for(manifest: Manifest, name: str, fname: str = "emotion_happy.jpg") 
 
 
 def test_manifest_lists_every_model(manifest: Manifest) -> None:
-    assert sorted(manifest.models) == sorted([*MODELS, *MODERATION_MODELS])
+    assert sorted(manifest.models) == sorted([*MODELS, *MODERATION_MODELS, *REPO_MODELS])
     assert manifest.source == default_manifest_path()
     assert default_manifest_path() == REPO / "models" / "manifest.toml"
     for spec in manifest.models.values():
@@ -108,6 +112,9 @@ def test_manifest_lists_every_model(manifest: Manifest) -> None:
 def test_manifest_pins_the_installed_files(manifest: Manifest) -> None:
     requirements = "".join(p.read_text() for p in (REPO / "models").glob("requirements*.txt"))
     for spec in manifest.models.values():
+        if spec.distribution == REPO_DISTRIBUTION:  # committed file: checked by sha256 only
+            assert spec.path is not None and sha256_file(spec.path) == spec.sha256
+            continue
         assert f"{spec.distribution}=={spec.version}" in requirements
         try:
             shipped = locate_shipped(spec)

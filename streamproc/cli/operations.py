@@ -57,6 +57,16 @@ def _detect_moderation_labels(args: argparse.Namespace) -> int:
     return 0
 
 
+def _detect_labels(args: argparse.Namespace) -> int:
+    params: dict[str, Any] = {"Image": read_image(args.image)}
+    if args.max_labels is not None:
+        params["MaxLabels"] = args.max_labels
+    if args.min_confidence is not None:
+        params["MinConfidence"] = args.min_confidence
+    print_json(client_from_args(args).detect_labels(**params))
+    return 0
+
+
 def add_commands(sub: Any) -> None:
     p = sub.add_parser("detect-faces", help="detect faces and their attributes in an image")
     p.add_argument("--image", required=True, help="JPEG or PNG file")
@@ -78,3 +88,9 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--image", required=True, help="JPEG or PNG file")
     p.add_argument("--min-confidence", type=float, help="0-100, default 50")
     p.set_defaults(handler=_detect_moderation_labels)
+
+    p = sub.add_parser("detect-labels", help="objects, animals and concepts in an image")
+    p.add_argument("--image", required=True, help="JPEG or PNG file")
+    p.add_argument("--max-labels", type=int, help="at most N labels")
+    p.add_argument("--min-confidence", type=float, help="0-100, default 50")
+    p.set_defaults(handler=_detect_labels)

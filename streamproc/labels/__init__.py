@@ -28,7 +28,7 @@ from .nanodet import (
     distribution_distances,
     grid_centres,
 )
-from .shapes import DetectLabelsRequest, DetectLabelsResponse, Label
+from streamproc.shapes import DetectLabelsRequest, DetectLabelsResponse, Label
 from .taxonomy import TAXONOMY_FILE, Taxonomy, default_taxonomy_path, load_taxonomy
 
 __all__ = [
