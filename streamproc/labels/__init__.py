@@ -8,6 +8,8 @@ Rekognition labels with their parent concepts.
 
 from __future__ import annotations
 
+from streamproc.shapes import DetectLabelsRequest, DetectLabelsResponse, Label
+
 from .calibration import (
     CLASSIFIER_ANCHORS,
     DETECTOR_ANCHORS,
@@ -28,7 +30,6 @@ from .nanodet import (
     distribution_distances,
     grid_centres,
 )
-from streamproc.shapes import DetectLabelsRequest, DetectLabelsResponse, Label
 from .taxonomy import TAXONOMY_FILE, Taxonomy, default_taxonomy_path, load_taxonomy
 
 __all__ = [

@@ -7,6 +7,12 @@ optional AGPL ``nudenet`` wheel is installed, NudeNet (body parts for child labe
 
 from __future__ import annotations
 
+from streamproc.shapes import (
+    DetectModerationLabelsRequest,
+    DetectModerationLabelsResponse,
+    ModerationLabel,
+)
+
 from .calibration import (
     EXPLICIT_CURVE,
     SUGGESTIVE_CURVE,
@@ -26,11 +32,6 @@ from .detections import (
 from .inputs import nudenet_input, opennsfw_input, to_tensor
 from .mapping import CLASS_LABELS, class_scores, part_labels
 from .scoring import LabelScore, moderation_scores, select_labels
-from streamproc.shapes import (
-    DetectModerationLabelsRequest,
-    DetectModerationLabelsResponse,
-    ModerationLabel,
-)
 from .taxonomy import CHILDREN, EXPLICIT_NUDITY, SUGGESTIVE, TOP_LEVEL, parent_of
 
 __all__ = [

@@ -122,6 +122,13 @@ class EventsConfig(_Config):
     iou_threshold: float = Field(default=0.2, gt=0, lt=1)
 
 
+class LabelEventsConfig(_Config):
+    """Announce the first sighting of each of these labels per session (needs DetectLabels)."""
+
+    labels: list[str] = Field(default_factory=lambda: ["Person", "Pet", "Dog", "Cat", "Car"])
+    min_confidence: float = Field(default=70.0, ge=0, le=100)
+
+
 class WhipConfig(_Config):
     token: str = Field(min_length=8)
 
@@ -135,6 +142,7 @@ class StreamConfig(_Config):
     realtime: bool = True
     operations: list[OperationConfig] = Field(min_length=1)
     events: EventsConfig = Field(default_factory=EventsConfig)
+    label_events: LabelEventsConfig | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> StreamConfig:

@@ -13,6 +13,8 @@ import functools
 import io
 import logging
 import time
+import uuid
+from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
@@ -25,8 +27,10 @@ from streamproc.operations import Operation
 from streamproc.runtime.deployment import StreamConfig, frame_request_model
 from streamproc.runtime.events import VisitorEvent
 from streamproc.runtime.frame_input import FrameInput
+from streamproc.runtime.label_events import LabelSession
 from streamproc.runtime.metrics import RuntimeMetrics
 from streamproc.runtime.tracker import Detection, FrameClock, Match, VisitorTracker
+from streamproc.shapes import Shape
 from streamproc.sources import Frame, Source, SourceState, StatusEvent
 from streamproc.transport.publisher import (
     Publisher,
@@ -60,6 +64,16 @@ def _snapshot(rgb: np.ndarray, box: tuple[float, float, float, float]) -> bytes:
     right, bottom = int(min(w, (x2 + mx) * w)), int(min(h, (y2 + my) * h))
     buf = io.BytesIO()
     Image.fromarray(rgb[top:bottom, left:right]).save(buf, format="JPEG", quality=SNAPSHOT_QUALITY)
+    return buf.getvalue()
+
+
+def _frame_snapshot(rgb: np.ndarray, width: int = 640) -> bytes:
+    """The whole frame, at most ``width`` pixels wide, as JPEG: what a label event shows."""
+    image = Image.fromarray(rgb)
+    if image.width > width:
+        image = image.resize((width, round(image.height * width / image.width)))
+    buf = io.BytesIO()
+    image.save(buf, format="JPEG", quality=SNAPSHOT_QUALITY)
     return buf.getvalue()
 
 
@@ -127,6 +141,7 @@ class StreamRunner:
             if config.events.enabled
             else None
         )
+        self.label_session: LabelSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_clock: FrameClock | None = None
 
@@ -143,12 +158,19 @@ class StreamRunner:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _publish_events(self, events: list[VisitorEvent]) -> None:
+    async def _publish_events(self, events: Sequence[VisitorEvent | Shape]) -> None:
         for event in events:
+            kind = getattr(event, "EventType", type(event).__name__)
             self.stats.events += 1
-            self.metrics.events.labels(self.config.id, event.EventType).inc()
-            log.info("%s: %s %s", self.config.id, event.EventType, event.VisitorId[:8])
+            self.metrics.events.labels(self.config.id, kind).inc()
+            log.info("%s: %s %s", self.config.id, kind,
+                     getattr(event, "VisitorId", "")[:8] or getattr(event, "Label", ""))
             await self._publish(events_subject(self.config.id), event.to_wire())
+
+    def _end_label_session(self, reason: str) -> list[Shape]:
+        """The session summary, once, when the stream goes offline or stops."""
+        session, self.label_session = self.label_session, None
+        return [session.summary(reason, time.time())] if session is not None else []
 
     def _on_status(self, event: StatusEvent) -> None:
         self.metrics.online.labels(self.config.id).set(event.state == SourceState.ONLINE)
@@ -161,9 +183,14 @@ class StreamRunner:
             "RetryInSeconds": event.retry_in,
         }
         self._publish_soon(status_subject(self.config.id), payload)
-        if event.state in (SourceState.OFFLINE, SourceState.STOPPED) and self.tracker is not None:
+        if event.state in (SourceState.OFFLINE, SourceState.STOPPED):
             clock = self._last_clock or FrameClock(0.0, time.time(), 0)
-            events = self.tracker.close(FrameClock(clock.offset, time.time(), clock.frame_number))
+            events: list[Any] = []
+            if self.tracker is not None:
+                events += self.tracker.close(
+                    FrameClock(clock.offset, time.time(), clock.frame_number)
+                )
+            events += self._end_label_session(event.reason or event.state.value)
             if events:
                 task = asyncio.get_running_loop().create_task(self._publish_events(events))
                 self._tasks.add(task)
@@ -232,10 +259,20 @@ class StreamRunner:
                     record["InputInformation"]["SkippedFrames"]
                 )
                 hook.streamproc_frame_analyzed(stream_id=self.config.id, frame=frame, record=record)
+                clock = FrameClock(frame.pts, frame.capture_time, frame.frame_number)
+                self._last_clock = clock
                 if self.tracker is not None:
-                    clock = FrameClock(frame.pts, frame.capture_time, frame.frame_number)
-                    self._last_clock = clock
                     await self._publish_events(self.tracker.update(clock, detections))
+                if self.config.label_events is not None and "Labels" in record:
+                    if self.label_session is None:
+                        self.label_session = LabelSession(
+                            self.config.id, uuid.uuid4().hex,
+                            frozenset(self.config.label_events.labels),
+                            self.config.label_events.min_confidence,
+                        )
+                    await self._publish_events(self.label_session.update(
+                        clock, record["Labels"], functools.partial(_frame_snapshot, frame.rgb)
+                    ))
         except asyncio.CancelledError:
             reason = "stopped"
             raise
@@ -244,6 +281,7 @@ class StreamRunner:
             if self.tracker is not None:
                 clock = self._last_clock or FrameClock(0.0, time.time(), 0)
                 await self._publish_events(self.tracker.close(clock))
+            await self._publish_events(self._end_label_session(reason))
             await self.source.close()
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
