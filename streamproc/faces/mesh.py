@@ -16,14 +16,33 @@ import onnxruntime as ort
 
 from streamproc.vision.eyes_mouth import eye_aspect_ratio, mouth_aspect_ratio
 from streamproc.vision.head_pose import pose_from_mesh
-from streamproc.vision.mesh_landmarks import mesh_crop, mesh_crop_matrix, mesh_to_image
+from streamproc.vision.mesh_landmarks import (
+    mesh_crop,
+    mesh_crop_matrix,
+    mesh_landmarks,
+    mesh_to_image,
+)
 
-__all__ = ["CANONICAL_FACE_FILE", "MIN_PRESENCE", "FaceMesh", "MeshResult", "load_canonical_face"]
+__all__ = [
+    "CANONICAL_FACE_FILE",
+    "MAX_PASSES",
+    "MIN_PRESENCE",
+    "RELEVEL_DEGREES",
+    "FaceMesh",
+    "MeshResult",
+    "load_canonical_face",
+]
 
 #: MediaPipe's canonical face next to the mesh model: 468 x (x, y, z, Procrustes weight).
 CANONICAL_FACE_FILE = "canonical_face.npy"
 #: Below this face-presence probability the mesh is not trusted (MediaPipe uses 0.5).
 MIN_PRESENCE = 0.5
+#: YuNet's eyes barely follow a face rolled by 30 degrees (it reports ~5), and the mesh
+#: under-reports the roll of a crop that is not level: when the mesh's own eye line is
+#: off level by more than this, the crop is re-levelled on it and the mesh runs again
+#: (MediaPipe's tracking does the same from frame to frame).
+RELEVEL_DEGREES = 4.0
+MAX_PASSES = 3
 
 
 @dataclass
@@ -64,9 +83,16 @@ class FaceMesh:
     def run(
         self, rgb: np.ndarray, box: np.ndarray, eye_left: np.ndarray, eye_right: np.ndarray
     ) -> MeshResult:
-        matrix = mesh_crop_matrix(box, eye_left, eye_right)
-        crop_points, presence = self.raw(mesh_crop(rgb, matrix))
-        points = mesh_to_image(crop_points, matrix)
+        for _ in range(MAX_PASSES):
+            matrix = mesh_crop_matrix(box, eye_left, eye_right)
+            crop_points, presence = self.raw(mesh_crop(rgb, matrix))
+            points = mesh_to_image(crop_points, matrix)
+            pupils = mesh_landmarks(crop_points)
+            dx, dy = pupils["rightPupil"] - pupils["leftPupil"]
+            if abs(math.degrees(math.atan2(dy, dx))) <= RELEVEL_DEGREES or presence < MIN_PRESENCE:
+                break
+            marks = mesh_landmarks(points)
+            eye_left, eye_right = marks["leftPupil"], marks["rightPupil"]
         roll, yaw, pitch = pose_from_mesh(points, self._canonical, self._canonical[:, 3])
         return MeshResult(
             points=points,

@@ -46,14 +46,14 @@ def fit_similarity_3d(
 def pose_from_rotation(rotation: np.ndarray) -> tuple[float, float, float]:
     """``(roll, yaw, pitch)`` in degrees of a canonical-frame rotation (y up, z to camera).
 
-    Yaw and pitch are where the face's forward axis points; roll is the image angle of its
-    sideways axis, i.e. of the eye line, as the 5-point estimate measures it.
+    Decomposed as ``Rz(roll) @ Ry(yaw) @ Rx(pitch)``: roll is applied last, about the camera
+    axis, so rolling the image changes roll alone (yaw and pitch stay in the head's frame)
+    and roll is the image angle of the eye line, as the 5-point estimate measures it.
     """
     r = np.asarray(rotation, dtype=np.float64)
-    right, forward = r[:, 0], r[:, 2]
-    yaw = math.degrees(math.atan2(forward[0], forward[2]))
-    pitch = math.degrees(math.atan2(forward[1], math.hypot(forward[0], forward[2])))
-    roll = math.degrees(math.atan2(-right[1], right[0]))
+    roll = -math.degrees(math.atan2(r[1, 0], r[0, 0]))
+    yaw = -math.degrees(math.asin(max(-1.0, min(1.0, float(r[2, 0])))))
+    pitch = -math.degrees(math.atan2(r[2, 1], r[2, 2]))
     return roll, yaw, pitch
 
 
