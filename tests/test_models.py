@@ -14,7 +14,6 @@ import pytest
 from PIL import Image
 from rich.console import Console
 
-from streamproc.inference.manifest import REPO_DISTRIBUTION
 from streamproc.inference import (
     CACHE_ENV,
     THREADS_ENV,
@@ -35,6 +34,7 @@ from streamproc.inference import (
     sha256_file,
     verify,
 )
+from streamproc.inference.manifest import REPO_DISTRIBUTION
 
 MODELS = ["yunet", "sface", "age", "gender", "emotion"]
 MODERATION_MODELS = ["opennsfw", "nudenet"]  # checked in tests/test_moderation.py

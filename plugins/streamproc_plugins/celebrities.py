@@ -12,13 +12,6 @@ from typing import Any
 
 from streamproc.celebrities.catalog import Catalog
 from streamproc.celebrities.loader import catalog_path, load_catalog
-from streamproc.shapes import (
-    Celebrity,
-    GetCelebrityInfoRequest,
-    GetCelebrityInfoResponse,
-    RecognizeCelebritiesRequest,
-    RecognizeCelebritiesResponse,
-)
 from streamproc.errors import ResourceNotFoundException
 from streamproc.faces.analyzer import ImageFaces
 from streamproc.faces.describe import compared_face
@@ -26,7 +19,14 @@ from streamproc.hookspecs import hookimpl
 from streamproc.images import load_image
 from streamproc.operations import Operation, OperationContext
 from streamproc.runtime.frame_input import FrameInput
-from streamproc.shapes import ComparedFace
+from streamproc.shapes import (
+    Celebrity,
+    ComparedFace,
+    GetCelebrityInfoRequest,
+    GetCelebrityInfoResponse,
+    RecognizeCelebritiesRequest,
+    RecognizeCelebritiesResponse,
+)
 
 __all__ = [
     "MAX_FACES",
