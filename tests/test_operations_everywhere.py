@@ -25,11 +25,11 @@ PER_FRAME = {"DetectFaces", "DetectLabels", "DetectModerationLabels", "Recognize
              "SearchFacesByImage"}
 
 
-def test_all_fourteen_in_client_cli_and_frames() -> None:
+def test_all_fourteen_in_client_cli_and_frames(tmp_path: Path) -> None:
     engine = Engine()
     assert set(engine.operations) >= OPERATIONS
     assert {n for n, op in engine.operations.items() if op.frame_handler} >= PER_FRAME
-    client = Client()
+    client = Client(store=tmp_path)
     for name in OPERATIONS:
         operation = engine.operations[name]
         assert operation.method_name in dir(client)
