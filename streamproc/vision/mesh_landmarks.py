@@ -89,10 +89,22 @@ def mesh_crop_matrix(box: np.ndarray, eye_left: np.ndarray, eye_right: np.ndarra
 
 def mesh_crop(rgb: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """The model input: 1 x 192 x 192 x 3 float32 RGB in [0, 1] (black outside the image)."""
-    warped = Image.fromarray(rgb).transform(
+    matrix = np.asarray(matrix, dtype=np.float64)
+    # Warp from the region the crop covers only: copying a whole large frame into PIL
+    # costs more than the warp itself.
+    corners = np.array([[0, 0, 1], [MESH_SIZE, 0, 1], [0, MESH_SIZE, 1], [MESH_SIZE, MESH_SIZE, 1]])
+    mapped = corners @ matrix.T
+    h, w = rgb.shape[:2]
+    x0 = int(min(max(np.floor(mapped[:, 0].min()) - 1, 0), w - 1))
+    y0 = int(min(max(np.floor(mapped[:, 1].min()) - 1, 0), h - 1))
+    x1 = int(max(min(np.ceil(mapped[:, 0].max()) + 2, w), x0 + 1))
+    y1 = int(max(min(np.ceil(mapped[:, 1].max()) + 2, h), y0 + 1))
+    shifted = matrix.copy()
+    shifted[:, 2] -= (x0, y0)
+    warped = Image.fromarray(np.ascontiguousarray(rgb[y0:y1, x0:x1])).transform(
         (MESH_SIZE, MESH_SIZE),
         Image.Transform.AFFINE,
-        data=tuple(np.asarray(matrix, dtype=np.float64).reshape(-1)),
+        data=tuple(shifted.reshape(-1)),
         resample=Image.Resampling.BILINEAR,
     )
     return (np.asarray(warped, dtype=np.float32) / 255.0)[None]
