@@ -34,7 +34,7 @@ def test_detect_faces_prints_rekognition_json(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     response = json.loads(result.stdout)
     (face,) = response["FaceDetails"]
-    assert face["Gender"]["Value"] == "Male" and len(face["Landmarks"]) == 5
+    assert face["Gender"]["Value"] == "Male" and len(face["Landmarks"]) == 25  # ALL: the mesh
 
 
 def test_compare_faces_with_threshold(tmp_path: Path) -> None:

@@ -44,7 +44,10 @@ def detect_faces_in_frame(
 
 
 def _frame_needs(request: DetectFacesRequest) -> frozenset[str]:
-    return frozenset({"attributes"}) if "ALL" in (request.Attributes or []) else frozenset()
+    # The mesh gives the pose (and, with ALL, the dense landmarks and eyes/mouth).
+    if "ALL" in (request.Attributes or []):
+        return frozenset({"attributes", "mesh"})
+    return frozenset({"mesh"})
 
 
 @hookimpl

@@ -80,7 +80,7 @@ def search_faces_by_image(
 ) -> SearchFacesByImageResponse:
     image = load_image(request.Image)
     collection = context.store.describe_collection(request.CollectionId)
-    result = context.faces.analyze(image, embeddings=True, max_faces=1)
+    result = context.faces.analyze(image, embeddings=True, max_faces=1, mesh=False)
     if not result.faces:
         raise InvalidParameterException("SearchFacesByImage: there are no faces in the image")
     face = result.faces[0]

@@ -111,7 +111,7 @@ def build_catalog(
             except OSError as exc:
                 report.failed.append((name, f"cannot read: {exc.strerror}"))
                 continue
-            faces = analyzer.analyze(image, embeddings=True, max_faces=1).faces
+            faces = analyzer.analyze(image, embeddings=True, max_faces=1, mesh=False).faces
             if not faces or faces[0].embedding is None:
                 report.without_faces.append(name)
                 continue

@@ -39,5 +39,6 @@ class FrameInput:
                     attributes="attributes" in self.needs,
                     embeddings="embeddings" in self.needs,
                     detect_orientation=False,
+                    mesh="mesh" in self.needs,
                 )
             return self._faces
