@@ -51,6 +51,7 @@ def main() -> None:
         "age": _bare("age", (1, 3, 64, 64), 20),
         "gender": _bare("gender", (1, 3, 32, 32), 20),
         "emotion": _bare("emotion", (1, 1, 64, 64), 20),
+        "face_mesh": _bare("face_mesh", (1, 192, 192, 3), 20),
     }
     rows = []
     for label, attributes in (("DetectFaces DEFAULT", ["DEFAULT"]), ("DetectFaces ALL", ["ALL"])):
@@ -60,9 +61,9 @@ def main() -> None:
             response = client.detect_faces(Image={"Bytes": blob}, Attributes=attributes)
             times.append((time.perf_counter() - start) * 1000)
             n = len(response["FaceDetails"])
-            per_face = (
-                bare["age"] + bare["gender"] + bare["emotion"] if attributes == ["ALL"] else 0
-            )
+            per_face = bare["face_mesh"]  # the pose comes from the mesh in both modes
+            if attributes == ["ALL"]:
+                per_face += bare["age"] + bare["gender"] + bare["emotion"]
             bare_times.append(bare["yunet"] + n * per_face)
         rows.append((label, times, bare_times))
     times, bare_times = [], []
@@ -74,7 +75,7 @@ def main() -> None:
         )
         times.append((time.perf_counter() - start) * 1000)
         n = len(response["FaceMatches"]) + len(response["UnmatchedFaces"])
-        bare_times.append(2 * bare["yunet"] + (1 + n) * bare["sface"])
+        bare_times.append(2 * bare["yunet"] + (1 + n) * bare["sface"] + n * bare["face_mesh"])
     rows.append(("CompareFaces", times, bare_times))
 
     print(
