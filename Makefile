@@ -31,6 +31,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_faces.py
 	$(BIN)/python bench/bench_collections.py
 	$(BIN)/python bench/bench_store.py
+	$(BIN)/python bench/bench_operations.py
+	./.ci/system-deps.sh
+	$(BIN)/python bench/bench_stream.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
