@@ -104,3 +104,10 @@ def test_without_face_search_no_identification() -> None:
     tracker = VisitorTracker("door", EventsConfig(left_after_s=0.5), identify=False)
     events = run(tracker, [[det(0.3)] for _ in range(10)] + [[]] * 4)
     assert kinds(events) == [("VisitorArrived", None), ("VisitorLeft", None)]
+
+
+def test_faces_too_small_to_identify_cast_no_vote() -> None:
+    tracker = VisitorTracker("door", EventsConfig(unknown_after_frames=3, left_after_s=0.5))
+    far = [Detection((0.5, 0.5, 0.52, 0.52), 99.0, None, identifiable=False) for _ in range(8)]
+    events = run(tracker, [[d] for d in far] + [[]] * 4)
+    assert kinds(events) == [("VisitorArrived", None), ("VisitorLeft", None)]  # never "unknown"

@@ -57,8 +57,8 @@ def recognize_faces(
     celebrities: list[Celebrity] = []
     unrecognized: list[ComparedFace] = []
     for face in result.faces[:MAX_FACES]:
-        assert face.embedding is not None
-        match = known.best_match(face.embedding)
+        # No embedding: a face in a frame too small to identify (see FrameInput).
+        match = known.best_match(face.embedding) if face.embedding is not None else None
         if match is None or match.similarity < MATCH_THRESHOLD:
             unrecognized.append(compared_face(face, result))
             continue

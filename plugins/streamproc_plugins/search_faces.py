@@ -107,20 +107,21 @@ def search_faces_in_frame(
     result = frame.faces()
     responses = []
     for face in result.faces:
-        assert face.embedding is not None
+        matches = (
+            search_collection(
+                context,
+                request.CollectionId,
+                face.embedding,
+                max_faces=request.MaxFaces,
+                threshold=request.FaceMatchThreshold,
+            )
+            if face.embedding is not None  # None: too small to identify (FrameInput)
+            else []
+        )
         responses.append(
             {
                 "DetectedFace": compared_face(face, result).to_wire(),
-                "MatchedFaces": [
-                    m.to_wire()
-                    for m in search_collection(
-                        context,
-                        request.CollectionId,
-                        face.embedding,
-                        max_faces=request.MaxFaces,
-                        threshold=request.FaceMatchThreshold,
-                    )
-                ],
+                "MatchedFaces": [m.to_wire() for m in matches],
             }
         )
     return {"FaceSearchResponse": responses}

@@ -174,6 +174,7 @@ class FaceAnalyzer:
         max_faces: int | None = None,
         detect_orientation: bool = True,
         mesh: bool = True,
+        embed_min_size: float = 0.0,
     ) -> ImageFaces:
         """Detect faces (largest first) and describe the first ``max_faces`` of them.
 
@@ -207,9 +208,14 @@ class FaceAnalyzer:
             if mesh:
                 self._add_mesh(faces[-1], det, upright, degrees, image)
         if faces and embeddings:
-            vectors = self.embedder.embed(upright, [d.landmarks for d in detected])
-            for face, vector in zip(faces, vectors, strict=True):
-                face.embedding = vector
+            # Faces under embed_min_size are left without an embedding (too small to identify).
+            wanted = [
+                i for i, d in enumerate(detected)
+                if min(d.box[2] - d.box[0], d.box[3] - d.box[1]) >= embed_min_size
+            ]
+            vectors = self.embedder.embed(upright, [detected[i].landmarks for i in wanted])
+            for i, vector in zip(wanted, vectors, strict=True):
+                faces[i].embedding = vector
         if faces and attributes:
             predicted = self.attribute_models.predict(
                 upright, [d.box for d in detected], [d.landmarks for d in detected]

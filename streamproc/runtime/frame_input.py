@@ -9,7 +9,12 @@ from streamproc.faces import FaceAnalyzer, ImageFaces
 from streamproc.images import DecodedImage
 from streamproc.sources import Frame
 
-__all__ = ["FrameInput"]
+__all__ = ["FrameInput", "MIN_IDENTIFIABLE_FACE"]
+
+#: Faces smaller than this (pixels, either side) in a frame are reported but not searched
+#: or identified: the reference does not recommend faces under 50 px for recognition, and
+#: embedding the far-away faces of a busy street scene would cost most of the frame time.
+MIN_IDENTIFIABLE_FACE = 50.0
 
 
 @dataclass
@@ -40,5 +45,6 @@ class FrameInput:
                     embeddings="embeddings" in self.needs,
                     detect_orientation=False,
                     mesh="mesh" in self.needs,
+                    embed_min_size=MIN_IDENTIFIABLE_FACE,
                 )
             return self._faces

@@ -26,7 +26,7 @@ from streamproc.engine import Engine
 from streamproc.operations import Operation
 from streamproc.runtime.deployment import StreamConfig, frame_request_model
 from streamproc.runtime.events import VisitorEvent
-from streamproc.runtime.frame_input import FrameInput
+from streamproc.runtime.frame_input import MIN_IDENTIFIABLE_FACE, FrameInput
 from streamproc.runtime.label_events import LabelSession
 from streamproc.runtime.metrics import RuntimeMetrics
 from streamproc.runtime.tracker import Detection, FrameClock, Match, VisitorTracker
@@ -102,6 +102,8 @@ def _detections(frame: Frame, sections: dict[str, Any]) -> list[Detection]:
                 confidence=face["Confidence"],
                 match=match,
                 snapshot=functools.partial(_snapshot, frame.rgb, box),
+                identifiable=min(b["Width"] * frame.width, b["Height"] * frame.height)
+                >= MIN_IDENTIFIABLE_FACE,
             )
         )
     return out

@@ -44,6 +44,7 @@ class Detection:
     confidence: float
     match: Match | None
     snapshot: Callable[[], bytes] | None = None  # JPEG of the face crop, made on demand
+    identifiable: bool = True  # False: too small to search, so it casts no identity vote
 
 
 @dataclass
@@ -63,7 +64,9 @@ class Track:
 
     def vote(self, detection: Detection) -> None:
         match = detection.match
-        if match is None or match.external_image_id is None:
+        if not detection.identifiable:
+            pass
+        elif match is None or match.external_image_id is None:
             self.unmatched += 1
         else:
             self.votes.setdefault(match.external_image_id, []).append(match)
