@@ -32,6 +32,7 @@ from streamproc.shapes import (
 from streamproc.store import BoundingBox as StoredBox
 from streamproc.store import FaceRecord as StoredFace
 from streamproc.store import NewFace
+from streamproc.vision.boxes import iou
 
 #: As DetectFaces: at most the 100 largest faces of an image.
 MAX_FACES = 100
@@ -49,21 +50,25 @@ def face_shape(record: StoredFace) -> Face:
     )
 
 
-def _box_iou(a: StoredBox, b: BoundingBox) -> float:
-    x1, y1 = max(a.left, b.Left), max(a.top, b.Top)
-    x2 = min(a.left + a.width, b.Left + b.Width)
-    y2 = min(a.top + a.height, b.Top + b.Height)
-    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
-    union = a.width * a.height + b.Width * b.Height - inter
-    return inter / union if union > 0 else 0.0
-
-
 def _details_for(records: list[StoredFace], details: list[FaceDetail]) -> list[FaceDetail]:
     """Pair stored faces with this call's analysis by box overlap (re-index returns old ids)."""
-    return [
-        max(details, key=lambda d, r=record: _box_iou(r.bounding_box, d.BoundingBox))  # type: ignore[misc]
-        for record in records
-    ]
+    boxes = np.array(
+        [
+            [
+                d.BoundingBox.Left,
+                d.BoundingBox.Top,
+                d.BoundingBox.Left + d.BoundingBox.Width,
+                d.BoundingBox.Top + d.BoundingBox.Height,
+            ]
+            for d in details
+        ]
+    )
+    paired = []
+    for record in records:
+        b = record.bounding_box
+        overlaps = iou(np.array([b.left, b.top, b.left + b.width, b.top + b.height]), boxes)
+        paired.append(details[int(np.argmax(overlaps))])
+    return paired
 
 
 def index_faces(request: IndexFacesRequest, context: OperationContext) -> IndexFacesResponse:

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import ssl
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -203,12 +202,3 @@ class Runtime:
             self.nats_server.stop()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-
-def run_deployment_file(path: str | Path, *, until_done: bool = False) -> None:
-    """``streamproc run``: load, validate against the registered operations, run."""
-    from streamproc.runtime.deployment import load_deployment
-
-    engine = Engine()
-    deployment = load_deployment(path, operations=engine.operations)
-    engine.close()
-    asyncio.run(Runtime(deployment).run(until_done=until_done))

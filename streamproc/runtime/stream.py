@@ -62,8 +62,12 @@ def _snapshot(rgb: np.ndarray, box: tuple[float, float, float, float]) -> bytes:
     mx, my = (x2 - x1) * SNAPSHOT_MARGIN, (y2 - y1) * SNAPSHOT_MARGIN
     left, top = int(max(0, (x1 - mx) * w)), int(max(0, (y1 - my) * h))
     right, bottom = int(min(w, (x2 + mx) * w)), int(min(h, (y2 + my) * h))
+    return _jpeg(Image.fromarray(rgb[top:bottom, left:right]))
+
+
+def _jpeg(image: Image.Image) -> bytes:
     buf = io.BytesIO()
-    Image.fromarray(rgb[top:bottom, left:right]).save(buf, format="JPEG", quality=SNAPSHOT_QUALITY)
+    image.save(buf, format="JPEG", quality=SNAPSHOT_QUALITY)
     return buf.getvalue()
 
 
@@ -72,9 +76,7 @@ def _frame_snapshot(rgb: np.ndarray, width: int = 640) -> bytes:
     image = Image.fromarray(rgb)
     if image.width > width:
         image = image.resize((width, round(image.height * width / image.width)))
-    buf = io.BytesIO()
-    image.save(buf, format="JPEG", quality=SNAPSHOT_QUALITY)
-    return buf.getvalue()
+    return _jpeg(image)
 
 
 def _detections(frame: Frame, sections: dict[str, Any]) -> list[Detection]:

@@ -13,9 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from streamproc.runtime.deployment import EventsConfig
 from streamproc.runtime.events import VisitorArrived, VisitorEvent, VisitorIdentified, VisitorLeft
 from streamproc.shapes import BoundingBox
+from streamproc.vision.boxes import iou
 
 __all__ = ["Detection", "Match", "Track", "VisitorTracker", "FrameClock"]
 
@@ -80,9 +83,7 @@ def _area(box: Box) -> float:
 
 
 def _iou(a: Box, b: Box) -> float:
-    inter = _area((max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])))
-    union = _area(a) + _area(b) - inter
-    return inter / union if union > 0 else 0.0
+    return float(iou(np.asarray(a), np.asarray([b]))[0])
 
 
 def _near(a: Box, b: Box) -> bool:
