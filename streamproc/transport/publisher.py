@@ -351,7 +351,10 @@ class Publisher:
         log.info("reconnected to NATS at %s after %.1f s", url, down)
 
     async def _on_error(self, exc: Exception) -> None:
-        self.last_error = exc
+        # Keep the server's own reason (e.g. an authorization violation) over the socket
+        # reset that follows it: that is what a start-up error should name.
+        if self.last_error is None or not isinstance(exc, OSError):
+            self.last_error = exc
         if self._disconnected_at is not None and isinstance(exc, OSError | asyncio.TimeoutError):
             log.debug("NATS reconnect attempt failed: %s", exc)  # expected during an outage
             return
