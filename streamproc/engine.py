@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from streamproc.errors import InternalServerError, InvalidParameterException, RekognitionError
 from streamproc.operations import Operation, OperationContext
-from streamproc.plugins import create_plugin_manager
+from streamproc.plugin_manager import create_plugin_manager
 from streamproc.settings import Settings
 from streamproc.shapes import Shape
 

@@ -8,13 +8,14 @@ Implementations are marked with :data:`streamproc.hookimpl`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 if TYPE_CHECKING:
     from streamproc.operations import Operation
+    from streamproc.runtime.observers import FrameObserver
 
 __all__ = [
     "hookspec",
@@ -22,7 +23,7 @@ __all__ = [
     "streamproc_register_operations",
     "streamproc_register_sources",
     "streamproc_stream_started",
-    "streamproc_frame_analyzed",
+    "streamproc_frame_observers",
     "streamproc_stream_stopped",
 ]
 
@@ -65,11 +66,19 @@ def streamproc_stream_started(stream_id: str, config: Any) -> None:
 
 
 @hookspec
-def streamproc_frame_analyzed(stream_id: str, frame: Any, record: dict[str, Any]) -> None:
-    """An analysed frame's record, just published on ``streamproc.<stream>.frames``.
+def streamproc_frame_observers(
+    stream_id: str, config: Any, operations: frozenset[str]
+) -> Sequence[FrameObserver] | None:
+    """Offer per-stream event logic: return observers for this stream (or None).
 
-    Observers only (custom sinks, metrics): called on the event loop, so keep it quick and
-    do not modify ``record``.
+    Called once when a stream starts, with its ``StreamConfig`` and the names of the
+    operations it runs. Each :class:`~streamproc.runtime.observers.FrameObserver` then
+    receives every analysed frame's typed :class:`~streamproc.runtime.frame_result.FrameResult`
+    in order (``observe``) and the stream's end (``end``), in a worker thread, and returns
+    the events to publish on ``streamproc.<stream>.events`` (shapes with an ``EventType``).
+    The built-in visitor events and label events are observers offered this way. An
+    observer that raises is logged, counted and reported on the status subject; the stream
+    goes on.
     """
 
 

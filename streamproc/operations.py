@@ -10,7 +10,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from streamproc.settings import Settings
-from streamproc.shapes import Request, Shape
+from streamproc.shapes import FrameSection, Request, Shape
 
 if TYPE_CHECKING:
     from streamproc.faces import FaceAnalyzer
@@ -31,7 +31,8 @@ class Operation:
     An operation that can also run on every analysed frame of a stream gives a
     ``frame_handler``: it receives the frame (with its shared face analysis) and the
     validated request built from the deployment's parameters (without ``Image``), and
-    returns the sections it adds to the frame record (e.g. ``{"FaceDetails": [...]}``).
+    returns a typed :class:`~streamproc.shapes.FrameSection` (e.g. ``FaceDetailsSection``)
+    whose fields become keys of the frame record and which observers read as an object.
     ``frame_needs`` says which face-analysis parts it reads ("embeddings",
     "attributes"), so each frame is analysed once for all operations.
     """
@@ -41,7 +42,7 @@ class Operation:
     response: type[Shape]
     handler: Callable[[Any, OperationContext], Shape]
     summary: str = ""
-    frame_handler: Callable[[Any, Any, OperationContext], dict[str, Any]] | None = None
+    frame_handler: Callable[[Any, Any, OperationContext], FrameSection] | None = None
     frame_needs: Callable[[Any], frozenset[str]] = lambda request: frozenset()
 
     @property

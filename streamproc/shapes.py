@@ -16,6 +16,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 __all__ = [
+    "FrameSection",
+    "FaceSearchRecord",
+    "FaceSearchSection",
+    "FaceDetailsSection",
+    "CelebritiesSection",
+    "ModerationLabelsSection",
+    "LabelsSection",
     "Shape",
     "Request",
     "S3Object",
@@ -181,12 +188,43 @@ _Image = Image
 
 
 class BoundingBox(Shape):
-    """Ratios of the image size; may be slightly outside [0, 1] for faces at the edge."""
+    """Ratios of the image size; may be slightly outside [0, 1] for faces at the edge.
+
+    The one box type of the frame path: detector output is converted to it once, and the
+    tracker, events and snapshots use it as is.
+    """
 
     Width: float
     Height: float
     Left: float
     Top: float
+
+    @classmethod
+    def from_corners(cls, x1: float, y1: float, x2: float, y2: float) -> BoundingBox:
+        return cls(Width=x2 - x1, Height=y2 - y1, Left=x1, Top=y1)
+
+    def corners(self) -> tuple[float, float, float, float]:
+        """``(x1, y1, x2, y2)`` as ratios."""
+        return (self.Left, self.Top, self.Left + self.Width, self.Top + self.Height)
+
+    @property
+    def area(self) -> float:
+        return max(0.0, self.Width) * max(0.0, self.Height)
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return (self.Left + self.Width / 2, self.Top + self.Height / 2)
+
+    def iou(self, other: BoundingBox) -> float:
+        ax1, ay1, ax2, ay2 = self.corners()
+        bx1, by1, bx2, by2 = other.corners()
+        inter = max(0.0, min(ax2, bx2) - max(ax1, bx1)) * max(0.0, min(ay2, by2) - max(ay1, by1))
+        union = self.area + other.area - inter
+        return inter / union if union > 0 else 0.0
+
+    def pixels(self, width: int, height: int) -> tuple[float, float]:
+        """Width and height in pixels of a ``width`` x ``height`` image."""
+        return (self.Width * width, self.Height * height)
 
 
 _BoundingBox = BoundingBox
@@ -541,3 +579,41 @@ class DetectLabelsRequest(Request):
 class DetectLabelsResponse(Shape):
     Labels: list[Label]
     OrientationCorrection: _OrientationCorrection | None = None
+
+
+# --- per-frame record sections ----------------------------------------------------------------
+
+
+class FrameSection(Shape):
+    """What an operation's frame handler adds to a frame record: its fields become keys of
+    the record on ``streamproc.<stream>.frames``, named as in the operation's response."""
+
+
+class FaceSearchRecord(Shape):
+    """One face of a frame and its matches, as a Rekognition Video stream processor gives."""
+
+    DetectedFace: ComparedFace
+    MatchedFaces: list[FaceMatch]
+
+
+class FaceSearchSection(FrameSection):
+    """SearchFacesByImage per frame: every face, in the order of the frame's face analysis."""
+
+    FaceSearchResponse: list[FaceSearchRecord]
+
+
+class FaceDetailsSection(FrameSection):
+    FaceDetails: list[FaceDetail]
+
+
+class CelebritiesSection(FrameSection):
+    CelebrityFaces: list[Celebrity]
+    UnrecognizedFaces: list[ComparedFace]
+
+
+class ModerationLabelsSection(FrameSection):
+    ModerationLabels: list[ModerationLabel]
+
+
+class LabelsSection(FrameSection):
+    Labels: list[Label]

@@ -27,9 +27,10 @@ from streamproc.celebrities.loader import bundled_catalog_path, catalog_to_dict
 from streamproc.cli import celebrities as celebrities_cli
 from streamproc.engine import Engine
 from streamproc.images import decode_image
-from streamproc.plugins import create_plugin_manager
+from streamproc.plugin_manager import create_plugin_manager
 from streamproc.runtime.deployment import frame_request_model
 from streamproc.runtime.frame_input import FrameInput
+from streamproc.shapes import CelebritiesSection
 from streamproc.sources import Frame
 from tests.conftest import DATA, image
 from tests.rekognition_model import assert_valid_response
@@ -211,9 +212,11 @@ def test_per_frame_handler(engine: Engine) -> None:
     rgb = decode_image((DATA / "groups/fr_two_people.jpg").read_bytes()).rgb
     frame = Frame("door", 0, 0.0, 0.0, rgb.shape[1], rgb.shape[0], rgb)
     needs = operation.frame_needs(request)
-    sections = operation.frame_handler(
+    section = operation.frame_handler(
         FrameInput(frame, engine.context.faces, needs), request, engine.context
     )
+    assert isinstance(section, CelebritiesSection)
+    sections = section.to_wire()
     assert set(sections) == {"CelebrityFaces", "UnrecognizedFaces"}
     assert {c["Name"] for c in sections["CelebrityFaces"]} == {"Barack Obama", "Joe Biden"}
     assert_valid_response("RecognizeCelebrities", sections)

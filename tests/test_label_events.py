@@ -6,9 +6,10 @@ import asyncio
 from pathlib import Path
 
 from streamproc.runtime.deployment import parse_deployment
+from streamproc.runtime.frame_result import FrameClock
 from streamproc.runtime.label_events import LabelSession
 from streamproc.runtime.runtime import Runtime
-from streamproc.runtime.tracker import FrameClock
+from streamproc.shapes import Label
 from streamproc.transport import EmbeddedNatsServer
 from tests.test_runtime import Subscriber
 
@@ -24,10 +25,10 @@ def test_first_sighting_only_and_summary() -> None:
         return b"\xff\xd8"
 
     frames = [
-        [{"Name": "Person", "Confidence": 65.0}],  # below the threshold: not yet
-        [{"Name": "Person", "Confidence": 91.0}, {"Name": "Chair", "Confidence": 99.0}],
-        [{"Name": "Person", "Confidence": 95.0}, {"Name": "Dog", "Confidence": 80.0}],
-        [{"Name": "Person", "Confidence": 88.0}],
+        [Label(Name="Person", Confidence=65.0)],  # below the threshold: not yet
+        [Label(Name="Person", Confidence=91.0), Label(Name="Chair", Confidence=99.0)],
+        [Label(Name="Person", Confidence=95.0), Label(Name="Dog", Confidence=80.0)],
+        [Label(Name="Person", Confidence=88.0)],
     ]
     events = []
     for i, labels in enumerate(frames):

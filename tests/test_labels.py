@@ -42,9 +42,10 @@ from streamproc.labels import (
     nanodet_input,
     select,
 )
-from streamproc.plugins import create_plugin_manager
+from streamproc.plugin_manager import create_plugin_manager
 from streamproc.runtime.deployment import frame_request_model
 from streamproc.runtime.frame_input import FrameInput
+from streamproc.shapes import LabelsSection
 from streamproc.sources import Frame
 from streamproc.vision.letterbox import Letterbox
 from tests.conftest import DATA, image
@@ -455,9 +456,11 @@ def test_per_frame_handler(engine: Engine) -> None:
     frame = Frame("door", 0, 0.0, 0.0, rgb.shape[1], rgb.shape[0], rgb)
     needs = operation.frame_needs(request)
     assert needs == frozenset()  # no face analysis needed
-    sections = operation.frame_handler(
+    section = operation.frame_handler(
         FrameInput(frame, engine.context.faces, needs), request, engine.context
     )
+    assert isinstance(section, LabelsSection)
+    sections = section.to_wire()
     assert list(sections) == ["Labels"]
     whole = engine.call(OP, {"Image": image(path), "MaxLabels": 5})
     assert_valid_response(OP, {**sections, "OrientationCorrection": "ROTATE_0"})

@@ -41,9 +41,10 @@ from streamproc.moderation import (
     select_labels,
     suggestive_confidence,
 )
-from streamproc.plugins import create_plugin_manager
+from streamproc.plugin_manager import create_plugin_manager
 from streamproc.runtime.deployment import frame_request_model
 from streamproc.runtime.frame_input import FrameInput
+from streamproc.shapes import ModerationLabelsSection
 from streamproc.sources import Frame
 from tests.conftest import DATA, image
 from tests.rekognition_model import assert_valid_response
@@ -401,9 +402,11 @@ def test_per_frame_handler(engine: Engine) -> None:
     frame = Frame("door", 0, 0.0, 0.0, rgb.shape[1], rgb.shape[0], rgb)
     needs = operation.frame_needs(request)
     assert needs == frozenset()  # no face analysis needed
-    sections = operation.frame_handler(
+    section = operation.frame_handler(
         FrameInput(frame, engine.context.faces, needs), request, engine.context
     )
+    assert isinstance(section, ModerationLabelsSection)
+    sections = section.to_wire()
     assert list(sections) == ["ModerationLabels"]
     assert_valid_response(OP, sections)
     whole = engine.call(OP, {"Image": image("faces/deepface_jennifer/4.jpg"), "MinConfidence": 0})

@@ -11,7 +11,7 @@ import pytest
 
 from streamproc.client import Client
 from streamproc.engine import Engine
-from streamproc.plugins import create_plugin_manager
+from streamproc.plugin_manager import create_plugin_manager
 
 
 def test_builtin_operations_come_from_entry_points() -> None:

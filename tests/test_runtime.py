@@ -77,7 +77,7 @@ class Subscriber:
                 seen = [(e["EventType"], e.get("ExternalImageId")) for e in self.events]
                 raise AssertionError(
                     f"timed out waiting for {what}: {len(self.frames)} frames, status "
-                    f"{[s['Status'] for s in self.status]}, events {seen}"
+                    f"{[s.get('Status') for s in self.status]}, events {seen}"
                 )
             await asyncio.sleep(0.05)
 

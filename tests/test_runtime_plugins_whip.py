@@ -83,25 +83,46 @@ async def test_whip_publisher_frames_are_analysed(
     assert "ONLINE" in [s["Status"] for s in sub.status]
 
 
-async def test_third_party_streaming_plugin_sees_every_analysed_frame(
+async def test_third_party_observer_plugin_sees_typed_frames_and_publishes_events(
     nats_server: EmbeddedNatsServer,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A separately installed package with its own entry point: no change to streamproc."""
+    """A separately installed package with its own entry point adds its own event logic
+    the way the built-in visitor and label events do: no change to streamproc."""
     (tmp_path / "frame_logger.py").write_text(
         textwrap.dedent("""
-        from streamproc.hookspecs import hookimpl
+        from typing import Literal
+        from streamproc.plugin import FaceDetailsSection, Shape, hookimpl
         seen = []
+
+        class CrowdAlert(Shape):
+            EventType: Literal["CrowdAlert"] = "CrowdAlert"
+            StreamName: str
+            Faces: int
+
+        class Counter:
+            name = "crowd"
+
+            def __init__(self, stream_id):
+                self.stream_id = stream_id
+
+            def observe(self, result):
+                faces = result.section(FaceDetailsSection).FaceDetails
+                seen.append(("frame", result.clock.frame_number, len(faces)))
+                return [CrowdAlert(StreamName=self.stream_id, Faces=len(faces))] if faces else []
+
+            def end(self, clock, reason):
+                seen.append(("end", reason))
+                return []
 
         @hookimpl
         def streamproc_stream_started(stream_id, config):
             seen.append(("started", stream_id))
 
         @hookimpl
-        def streamproc_frame_analyzed(stream_id, frame, record):
-            seen.append(("frame", record["InputInformation"]["FrameNumber"],
-                         len(record["FaceDetails"])))
+        def streamproc_frame_observers(stream_id, config, operations):
+            return [Counter(stream_id)] if "DetectFaces" in operations else None
 
         @hookimpl
         def streamproc_stream_stopped(stream_id, reason):
@@ -113,6 +134,8 @@ async def test_third_party_streaming_plugin_sees_every_analysed_frame(
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: frame-logger\nVersion: 0.1\n")
     (dist / "entry_points.txt").write_text("[streamproc]\nframe_logger = frame_logger\n")
     monkeypatch.syspath_prepend(str(tmp_path))
+    sub = Subscriber()
+    await sub.start(nats_server.url, "door")
     try:
         deployment = parse_deployment(
             {
@@ -135,8 +158,17 @@ async def test_third_party_streaming_plugin_sees_every_analysed_frame(
 
         seen = frame_logger.seen
         assert seen[0] == ("started", "door") and seen[-1] == ("stopped", "source ended")
+        assert ("end", "source ended") in seen
         frames = [s for s in seen if s[0] == "frame"]
         assert len(frames) == runtime.streams["door"].stats.analysed >= 15  # 10.5 s at 2 fps
-        assert sum(s[2] for s in frames) > 0  # faces were found on the way
+        with_faces = sum(1 for s in frames if s[2] > 0)
+        assert with_faces > 0  # faces were found on the way
+        await sub.wait(
+            lambda: sum(e["EventType"] == "CrowdAlert" for e in sub.events) == with_faces,
+            10, "the plugin's own events on the events subject",
+        )
+        # The built-in visitor events ran beside it.
+        assert any(e["EventType"] == "VisitorArrived" for e in sub.events)
     finally:
+        await sub.close()
         sys.modules.pop("frame_logger", None)

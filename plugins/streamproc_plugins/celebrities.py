@@ -20,6 +20,7 @@ from streamproc.images import load_image
 from streamproc.operations import Operation, OperationContext
 from streamproc.runtime.frame_input import FrameInput
 from streamproc.shapes import (
+    CelebritiesSection,
     Celebrity,
     ComparedFace,
     GetCelebrityInfoRequest,
@@ -90,13 +91,10 @@ def recognize_celebrities(
 
 def recognize_celebrities_in_frame(
     frame: FrameInput, request: Any, context: OperationContext
-) -> dict[str, Any]:
+) -> CelebritiesSection:
     """Per analysed frame: the 15 largest faces, as RecognizeCelebrities' two lists."""
     celebrities, unrecognized = recognize_faces(frame.faces(), catalog(context))
-    return {
-        "CelebrityFaces": [c.to_wire() for c in celebrities],
-        "UnrecognizedFaces": [f.to_wire() for f in unrecognized],
-    }
+    return CelebritiesSection(CelebrityFaces=celebrities, UnrecognizedFaces=unrecognized)
 
 
 def get_celebrity_info(

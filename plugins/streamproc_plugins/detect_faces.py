@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from streamproc.faces.describe import face_detail
 from streamproc.hookspecs import hookimpl
 from streamproc.images import load_image
 from streamproc.operations import Operation, OperationContext
 from streamproc.runtime.frame_input import FrameInput
-from streamproc.shapes import DetectFacesRequest, DetectFacesResponse
+from streamproc.shapes import DetectFacesRequest, DetectFacesResponse, FaceDetailsSection
 
 #: Rekognition's DetectFaces returns at most the 100 largest faces.
 MAX_FACES = 100
@@ -31,16 +30,16 @@ def detect_faces(request: DetectFacesRequest, context: OperationContext) -> Dete
 
 def detect_faces_in_frame(
     frame: FrameInput, request: DetectFacesRequest, context: OperationContext
-) -> dict[str, Any]:
+) -> FaceDetailsSection:
     """Per analysed frame: every face, as DetectFaces' ``FaceDetails``."""
     all_attributes = "ALL" in (request.Attributes or ["DEFAULT"])
     result = frame.faces()
-    return {
-        "FaceDetails": [
-            face_detail(face, result, all_attributes=all_attributes).to_wire()
+    return FaceDetailsSection(
+        FaceDetails=[
+            face_detail(face, result, all_attributes=all_attributes)
             for face in result.faces[:MAX_FACES]
         ]
-    }
+    )
 
 
 def _frame_needs(request: DetectFacesRequest) -> frozenset[str]:

@@ -9,7 +9,6 @@ through the taxonomy to labels plus their parent concepts ("Tabby Cat", "Cat", "
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
@@ -34,6 +33,7 @@ from streamproc.labels import (
 )
 from streamproc.operations import Operation, OperationContext
 from streamproc.runtime.frame_input import FrameInput
+from streamproc.shapes import LabelsSection
 
 __all__ = [
     "LabelModels",
@@ -104,10 +104,11 @@ def detect_labels(request: DetectLabelsRequest, context: OperationContext) -> De
 
 def detect_labels_in_frame(
     frame: FrameInput, request: DetectLabelsRequest, context: OperationContext
-) -> dict[str, Any]:
+) -> LabelsSection:
     """Per analysed frame: the frame's labels, as DetectLabels' ``Labels``."""
-    labels = _models(context).labels(frame.frame.rgb, request.MinConfidence, request.MaxLabels)
-    return {"Labels": [label.to_wire() for label in labels]}
+    return LabelsSection(
+        Labels=_models(context).labels(frame.frame.rgb, request.MinConfidence, request.MaxLabels)
+    )
 
 
 @hookimpl

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -31,6 +30,7 @@ from streamproc.moderation import (
 )
 from streamproc.operations import Operation, OperationContext
 from streamproc.runtime.frame_input import FrameInput
+from streamproc.shapes import ModerationLabelsSection
 
 __all__ = [
     "ModerationModels",
@@ -119,10 +119,11 @@ def detect_moderation_labels(
 
 def detect_moderation_labels_in_frame(
     frame: FrameInput, request: DetectModerationLabelsRequest, context: OperationContext
-) -> dict[str, Any]:
+) -> ModerationLabelsSection:
     """Per analysed frame: the frame's labels, as DetectModerationLabels' ``ModerationLabels``."""
-    labels = _labels(frame.frame.rgb, request.MinConfidence, context)
-    return {"ModerationLabels": [label.to_wire() for label in labels]}
+    return ModerationLabelsSection(
+        ModerationLabels=_labels(frame.frame.rgb, request.MinConfidence, context)
+    )
 
 
 @hookimpl

@@ -7,7 +7,6 @@ a FaceMatchThreshold means the same in both places.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
@@ -20,6 +19,8 @@ from streamproc.operations import Operation, OperationContext
 from streamproc.runtime.frame_input import FrameInput
 from streamproc.shapes import (
     FaceMatch,
+    FaceSearchRecord,
+    FaceSearchSection,
     SearchFacesByImageRequest,
     SearchFacesByImageResponse,
     SearchFacesRequest,
@@ -101,9 +102,10 @@ def search_faces_by_image(
 
 def search_faces_in_frame(
     frame: FrameInput, request: SearchFacesByImageRequest, context: OperationContext
-) -> dict[str, Any]:
+) -> FaceSearchSection:
     """Per analysed frame, **every** face is searched, as Rekognition Video stream
-    processors do (``FaceSearchResponse``), not only the largest one."""
+    processors do (``FaceSearchResponse``), not only the largest one; one record per face of
+    the frame's face analysis, in its order (the visit tracker pairs them by position)."""
     result = frame.faces()
     responses = []
     for face in result.faces:
@@ -119,12 +121,9 @@ def search_faces_in_frame(
             else []
         )
         responses.append(
-            {
-                "DetectedFace": compared_face(face, result).to_wire(),
-                "MatchedFaces": [m.to_wire() for m in matches],
-            }
+            FaceSearchRecord(DetectedFace=compared_face(face, result), MatchedFaces=matches)
         )
-    return {"FaceSearchResponse": responses}
+    return FaceSearchSection(FaceSearchResponse=responses)
 
 
 @hookimpl

@@ -69,7 +69,6 @@ async def _door_camera(examples: Path, store: Path, console: Any) -> int:
     )
     received: list[dict[str, Any]] = []
     frames = 0
-    nc = await nats.connect(runtime.nats_url)
 
     async def on_event(msg: Any) -> None:
         event = detect_codec(msg.data, msg.headers).decode(msg.data)
@@ -80,26 +79,30 @@ async def _door_camera(examples: Path, store: Path, console: Any) -> int:
         nonlocal frames
         frames += 1
 
-    await nc.subscribe("streamproc.front-door.events", cb=on_event)
-    await nc.subscribe("streamproc.front-door.frames", cb=on_frame)
-    await nc.flush()
     runner = runtime.streams["front-door"]
     try:
-        await runner.run()
-    finally:
+        nc = await nats.connect(runtime.nats_url)
+        await nc.subscribe("streamproc.front-door.events", cb=on_event)
+        await nc.subscribe("streamproc.front-door.frames", cb=on_frame)
+        await nc.flush()
+        await runtime.run(until_done=True, close=False)
         await nc.flush()
         await asyncio.sleep(0.2)
         await nc.drain()
+    finally:
         await runtime.close()
-    identified = [
-        str(e.get("ExternalImageId"))
-        for e in received
-        if e.get("EventType") == "VisitorIdentified" and e.get("Matched")
-    ]
+    named: dict[str, str] = {}  # the latest decision per visit: revisions replace it
+    for e in received:
+        if e.get("EventType") == "VisitorIdentified":
+            named[str(e["VisitorId"])] = (
+                str(e.get("ExternalImageId")) if e.get("Matched") else "unknown"
+            )
+    people = sorted({n for n in named.values() if n != "unknown"})
+    unknown = sum(1 for n in named.values() if n == "unknown")
     console.print(
         f"[bold]done[/bold]: {frames} frame records, {len(received)} visitor events; "
-        f"identified: {', '.join(identified) or 'nobody'}; skipped frames "
-        f"{runner.stats.budget_skipped + runner.source.frames_skipped}"
+        f"identified: {', '.join(people) or 'nobody'}; unknown visitors: {unknown}; "
+        f"skipped frames {runner.stats.budget_skipped + runner.source.frames_skipped}"
     )
     return 0
 

@@ -112,14 +112,42 @@ class OperationConfig(_Config):
 
 
 class EventsConfig(_Config):
-    """Visitor events from tracked faces (needs a face search operation on the stream)."""
+    """Visitor events from tracked faces: arrivals and departures with any face operation,
+    identities with SearchFacesByImage (README, "How a visit is decided")."""
 
     enabled: bool = True
-    left_after_s: float = Field(default=3.0, gt=0)
-    identify_after_frames: int = Field(default=3, ge=1)
-    unknown_after_frames: int = Field(default=6, ge=1)
-    confirm_frames: int = Field(default=2, ge=1)
-    iou_threshold: float = Field(default=0.2, gt=0, lt=1)
+    left_after_s: float = Field(default=3.0, gt=0, description="unseen this long: left")
+    confirm_frames: int = Field(default=2, ge=1, description="frames before VisitorArrived")
+    identify_after_frames: int = Field(
+        default=3, ge=1, description="matches of one name (in the window) to announce it"
+    )
+    unknown_after_frames: int = Field(
+        default=6, ge=1, description="recognisable frames matching nobody to announce unknown"
+    )
+    recognisable_quality: float = Field(
+        default=0.5, ge=0, le=1, description="face quality from which no match is evidence"
+    )
+    evidence_window: int = Field(default=12, ge=1, description="latest evidence frames weighed")
+    iou_threshold: float = Field(default=0.2, gt=0, lt=1, description="motion association")
+    appearance_threshold: float = Field(
+        default=0.2, ge=-1, le=1, description="embedding cosine below which it is someone else"
+    )
+    reassociate_threshold: float = Field(
+        default=0.5, ge=-1, le=1, description="cosine that continues a track without motion"
+    )
+    scene_change: float = Field(
+        default=0.5, gt=0, le=1, description="fraction of the picture changed that is a cut"
+    )
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> EventsConfig:
+        if self.reassociate_threshold <= self.appearance_threshold:
+            raise ValueError("reassociate_threshold must be above appearance_threshold")
+        if max(self.unknown_after_frames, 2 * self.identify_after_frames) > self.evidence_window:
+            raise ValueError(
+                "evidence_window must hold unknown_after_frames and twice identify_after_frames"
+            )
+        return self
 
 
 class LabelEventsConfig(_Config):

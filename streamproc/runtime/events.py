@@ -1,4 +1,12 @@
-"""Visitor events published on ``streamproc.<stream>.events``: one of each per visit."""
+"""Visitor events published on ``streamproc.<stream>.events``.
+
+Per visit (one ``VisitorId``): exactly one ``VisitorArrived``, then zero or more
+``VisitorIdentified`` (the first with ``Revision`` 0; each later one revises the previous
+decision: unknown to a name once a confident match comes, or one name to another when the
+evidence strongly favours someone else), then exactly one ``VisitorLeft`` carrying the final
+identity. A subscriber that only wants the answer keeps the latest ``VisitorIdentified`` per
+``VisitorId``; the rules are in :mod:`streamproc.runtime.identity`.
+"""
 
 from __future__ import annotations
 
@@ -31,7 +39,11 @@ class VisitorArrived(_VisitorEvent):
 
 
 class VisitorIdentified(_VisitorEvent):
-    """The vote over the track's frames decided who it is, or that nobody matched."""
+    """The evidence of the track's frames decided who it is, or that nobody matched.
+
+    ``Revision`` is 0 for a visit's first decision; a later one (1, 2, ...) revises the
+    decision before it, which ``PreviousMatched`` / ``PreviousExternalImageId`` repeat.
+    """
 
     EventType: Literal["VisitorIdentified"] = "VisitorIdentified"
     Matched: bool
@@ -39,13 +51,18 @@ class VisitorIdentified(_VisitorEvent):
     FaceId: str | None = None
     Similarity: float | None = None
     FramesVoted: int
-    Snapshot: bytes  # JPEG of the best face crop of the track so far
+    Revision: int = 0
+    PreviousMatched: bool | None = None
+    PreviousExternalImageId: str | None = None
+    Snapshot: bytes  # JPEG: the track's best face so far, with context (>= 3x the box)
 
 
 class VisitorLeft(_VisitorEvent):
-    """The track was not seen for ``left_after_s`` seconds (or the stream ended)."""
+    """The track was not seen for ``left_after_s`` seconds (or the stream ended); carries
+    the visit's final identity (``Matched`` false: unknown; absent: never decided)."""
 
     EventType: Literal["VisitorLeft"] = "VisitorLeft"
+    Matched: bool | None = None
     ExternalImageId: str | None = None
     DurationSeconds: float
     FramesSeen: int
@@ -62,6 +79,15 @@ def describe_event(event: dict[str, Any]) -> str:
     if kind == "VisitorArrived":
         return f"Someone arrived at {stream} (visitor {visitor})"
     if kind == "VisitorIdentified":
+        if event.get("Revision"):
+            who = event.get("ExternalImageId") if event.get("Matched") else "unknown"
+            before = (
+                event.get("PreviousExternalImageId") if event.get("PreviousMatched") else "unknown"
+            )
+            return (
+                f"Update: the visitor at {stream} is {who}, not {before} "
+                f"(similarity {event.get('Similarity') or 0:.1f}, visitor {visitor})"
+            )
         if event.get("Matched"):
             return (
                 f"{event.get('ExternalImageId')} is at {stream} "

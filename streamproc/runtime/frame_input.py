@@ -35,6 +35,11 @@ class FrameInput:
     def image(self) -> DecodedImage:
         return DecodedImage.from_array(self.frame.rgb)
 
+    @property
+    def analysed(self) -> ImageFaces | None:
+        """The face analysis if an operation ran it (observers reuse it), else None."""
+        return self._faces
+
     def faces(self) -> ImageFaces:
         """Camera frames are upright: no orientation search, faces largest first."""
         with self._lock:

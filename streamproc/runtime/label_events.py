@@ -8,16 +8,27 @@ session ends with a summary of everything seen. Pure logic: the runner feeds it 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import time
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
-from streamproc.runtime.tracker import FrameClock
-from streamproc.shapes import Shape
+from streamproc.runtime.deployment import LabelEventsConfig
+from streamproc.runtime.frame_result import FrameClock, FrameResult
+from streamproc.runtime.snapshots import frame_snapshot
+from streamproc.shapes import Label, LabelsSection, Shape
 
-__all__ = ["LabelDetected", "LabelSessionSummary", "LabelSession", "LabelSummary"]
+__all__ = [
+    "LabelDetected",
+    "LabelEventsObserver",
+    "LabelSessionSummary",
+    "LabelSession",
+    "LabelSummary",
+]
 
 
 class LabelDetected(Shape):
@@ -73,7 +84,7 @@ class LabelSession:
     seen: dict[str, _Seen] = field(default_factory=dict)
 
     def update(
-        self, clock: FrameClock, labels: list[dict[str, Any]], snapshot: Callable[[], bytes]
+        self, clock: FrameClock, labels: Sequence[Label], snapshot: Callable[[], bytes]
     ) -> list[LabelDetected]:
         """Events for the watched labels this frame shows for the first time this session."""
         if self.started is None:
@@ -83,7 +94,7 @@ class LabelSession:
         events: list[LabelDetected] = []
         image: bytes | None = None
         for label in labels:
-            name, confidence = label["Name"], float(label["Confidence"])
+            name, confidence = label.Name, float(label.Confidence)
             if name not in self.watched or confidence < self.min_confidence:
                 continue
             seen = self.seen.get(name)
@@ -114,3 +125,32 @@ class LabelSession:
                 for name, s in sorted(self.seen.items(), key=lambda kv: kv[1].first)
             ],
         )
+
+
+class LabelEventsObserver:
+    """A stream's label sessions: one from the first analysed frame until the stream ends."""
+
+    name = "label_events"
+
+    def __init__(self, stream_id: str, config: LabelEventsConfig) -> None:
+        self.stream_id = stream_id
+        self.config = config
+        self.session: LabelSession | None = None
+
+    def observe(self, result: FrameResult) -> Sequence[Shape]:
+        section = result.section(LabelsSection)
+        if section is None:
+            return []
+        if self.session is None:
+            self.session = LabelSession(
+                self.stream_id, uuid.uuid4().hex, frozenset(self.config.labels),
+                self.config.min_confidence,
+            )
+        return self.session.update(
+            result.clock, section.Labels, functools.partial(frame_snapshot, result.frame.rgb)
+        )
+
+    def end(self, clock: FrameClock, reason: str) -> Sequence[Shape]:
+        """The session summary, once, when the stream goes offline or stops."""
+        session, self.session = self.session, None
+        return [session.summary(reason, time.time())] if session is not None else []

@@ -25,8 +25,13 @@ class RuntimeMetrics:
             ["stream"], registry=self.registry,
         )
         self.events = Counter(
-            "streamproc_visitor_events", "Visitor events published", ["stream", "type"],
-            registry=self.registry,
+            "streamproc_visitor_events", "Events published (visitor and label events)",
+            ["stream", "type"], registry=self.registry,
+        )
+        self.frame_errors = Counter(
+            "streamproc_frame_errors",
+            "Operations or observers that raised on an analysed frame (the stream went on)",
+            ["stream", "stage"], registry=self.registry,
         )
         self.online = Gauge(
             "streamproc_stream_online", "1 while the source delivers frames", ["stream"],

@@ -79,6 +79,7 @@ class Runtime:
         self.metrics = RuntimeMetrics()
         self._executor = ThreadPoolExecutor(deployment.workers, thread_name_prefix="analysis")
         self._stopping = asyncio.Event()
+        self._started = False
 
     @property
     def nats_url(self) -> str:
@@ -109,6 +110,16 @@ class Runtime:
         return create_source(stream.id, stream.url, **options), stream.url
 
     async def start(self) -> None:
+        """Start NATS, the service, HTTP and the streams; a failure closes what started."""
+        self._started = True
+        try:
+            await self._start()
+        except BaseException:
+            log.error("start-up failed: closing what had started")
+            await self.close()
+            raise
+
+    async def _start(self) -> None:
         hook = self.engine.plugin_manager.hook
         hook.streamproc_register_sources(
             register=lambda scheme, factory: register_source(scheme, factory, replace=False)
@@ -128,7 +139,6 @@ class Runtime:
             await asyncio.wait_for(self.publisher.connect(), NATS_CONNECT_TIMEOUT)
         except (TimeoutError, OSError, nats_errors.Error) as exc:
             reason = self.publisher.last_error or exc
-            await self.close()
             raise NatsUnavailableError(
                 f"cannot connect to NATS at {', '.join(servers)}: {reason!r}"
             ) from exc
@@ -168,37 +178,55 @@ class Runtime:
                 metrics=self.metrics,
             )
 
-    async def run(self, *, until_done: bool = False) -> None:
-        """Run every stream; return on :meth:`stop`, or once all streams ended if asked."""
-        await self.start()
+    async def run(self, *, until_done: bool = False, close: bool = True) -> None:
+        """Run every stream; return on :meth:`stop`, or once all streams ended if asked.
+
+        ``close=False`` leaves NATS and HTTP up once the streams ended (a caller draining
+        its own subscriber first); that caller then calls :meth:`close`.
+        """
+        if not self._started:  # a caller may start first (to subscribe before frames flow)
+            await self.start()  # closes everything it started if it fails
         tasks = [
             asyncio.create_task(s.run(), name=f"stream:{sid}") for sid, s in self.streams.items()
         ]
         stop = asyncio.create_task(self._stopping.wait())
         try:
             if until_done and tasks:
-                streams_done: asyncio.Future[Any] = asyncio.ensure_future(asyncio.gather(*tasks))
+                streams_done: asyncio.Future[Any] = asyncio.ensure_future(
+                    asyncio.gather(*tasks, return_exceptions=True)
+                )
                 await asyncio.wait([stop, streams_done], return_when=asyncio.FIRST_COMPLETED)
             else:
                 await stop
         finally:
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            for task, result in zip(tasks, results, strict=True):
+                if isinstance(result, Exception):  # logged with its traceback by the stream
+                    log.error("%s ended with %s: %s", task.get_name(), type(result).__name__,
+                              result)
             stop.cancel()
-            await self.close()
+            if close:
+                await self.close()
 
     def stop(self) -> None:
         self._stopping.set()
 
     async def close(self) -> None:
-        if self.http_runner is not None:
-            await self.http_runner.cleanup()
-        if self.service is not None:
-            await self.service.stop()
-        if self.publisher is not None:
-            await self.publisher.close()
-        if self.nats_server is not None:
-            self.nats_server.stop()
+        """Stop what was started (safe to call twice, and after a partial start)."""
+        runner, self.http_runner = self.http_runner, None
+        if runner is not None:
+            await runner.cleanup()
+        service, self.service = self.service, None
+        if service is not None:
+            await service.stop()
+        for stream in self.streams.values():
+            await stream.source.close()
+        publisher, self.publisher = self.publisher, None
+        if publisher is not None:
+            await publisher.close()
+        server, self.nats_server = self.nats_server, None
+        if server is not None:
+            server.stop()
         self._executor.shutdown(wait=False, cancel_futures=True)
-

@@ -1,9 +1,25 @@
-"""Face tracks across frames and one identity vote per track: visits, not frames.
+"""Face tracks across frames: visits, not frames.
 
-Pure logic (no I/O, no models): the runner feeds it each analysed frame's faces with
-their best collection match, and it returns the visitor events that frame causes.
-Association is greedy IoU with a centroid fallback, enough for a door camera at a few
-analysed frames per second.
+Pure logic (no I/O, no models). Each analysed frame's faces arrive as
+:class:`Observation` s (box, the embedding the face search already computed, quality, best
+match); the tracker assigns them to tracks and returns the visitor events that frame causes.
+
+**Association** is one global assignment per frame (``scipy.optimize.linear_sum_assignment``)
+over a cost that combines motion and appearance:
+
+- *motion*: IoU with the track's predicted box (constant velocity), or, for a fast move,
+  centres closer than the face's size at a similar size;
+- *appearance*: the cosine between the face's embedding and the track's template (the
+  quality-weighted mean of its embedded faces). A face whose embedding clearly disagrees
+  (cosine below ``appearance_threshold``) never joins the track, however much the boxes
+  overlap; a face that clearly agrees (cosine at or above ``reassociate_threshold``) may
+  join a track without motion evidence (after a cut or an occlusion);
+- without an appearance to compare, a face matching someone other than the track's
+  announced name is someone else.
+
+After an abrupt scene change (``scene_cut``) no track can be continued by motion: only
+appearance can carry a visitor across a cut. Faces too small to embed, and streams with no
+face search, are associated by motion only and carry no identity evidence.
 """
 
 from __future__ import annotations
@@ -11,101 +27,108 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from streamproc.runtime.deployment import EventsConfig
 from streamproc.runtime.events import VisitorArrived, VisitorEvent, VisitorIdentified, VisitorLeft
-from streamproc.shapes import BoundingBox
-from streamproc.vision.boxes import iou
+from streamproc.runtime.frame_result import FrameClock
+from streamproc.runtime.identity import Decision, IdentityVote
+from streamproc.shapes import BoundingBox, FaceMatch
 
-__all__ = ["Detection", "Match", "Track", "VisitorTracker", "FrameClock"]
+__all__ = ["Observation", "Track", "VisitorTracker"]
 
-Box = tuple[float, float, float, float]  # x1, y1, x2, y2 as ratios of the frame
-
-
-@dataclass(frozen=True)
-class Match:
-    external_image_id: str | None
-    face_id: str
-    similarity: float
-
-
-@dataclass(frozen=True)
-class FrameClock:
-    """Where the events of a frame are anchored in time."""
-
-    offset: float  # seconds in the stream (drives timeouts)
-    wall: float  # wall clock, for the events' Timestamp
-    frame_number: int
+#: Cost of an impossible pairing (kept finite for the solver).
+_IMPOSSIBLE = 1e6
+#: A template needs this much quality weight before it may veto a pairing.
+MIN_TEMPLATE_WEIGHT = 0.3
 
 
 @dataclass
-class Detection:
-    box: Box
+class Observation:
+    """One face on one frame, as the tracker sees it."""
+
+    box: BoundingBox
     confidence: float
-    match: Match | None
-    snapshot: Callable[[], bytes] | None = None  # JPEG of the face crop, made on demand
-    identifiable: bool = True  # False: too small to search, so it casts no identity vote
+    match: FaceMatch | None = None  # the best collection match, when the face was searched
+    embedding: np.ndarray | None = field(default=None, repr=False)  # unit vector
+    quality: float = 0.0  # identity.face_quality
+    searched: bool = False  # False: too small to identify, or no search on the stream
+    snapshot: Callable[[], bytes] | None = field(default=None, repr=False)
 
 
 @dataclass
 class Track:
     visitor_id: str
-    box: Box
+    box: BoundingBox
     first_seen: float
     last_seen: float
+    vote: IdentityVote
+    velocity: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # corners per second
     frames: int = 0
     confirmed: bool = False
-    identified: bool = False
-    identity: str | None = None
-    votes: dict[str, list[Match]] = field(default_factory=dict)
-    unmatched: int = 0
+    by_motion: bool = True  # False after a scene cut: only appearance can continue it
+    template_sum: np.ndarray | None = field(default=None, repr=False)
+    template_weight: float = 0.0
     best_score: float = -1.0
-    snapshot: bytes = b""
+    snapshot: Callable[[], bytes] | None = field(default=None, repr=False)
+    _snapshot_jpeg: bytes | None = field(default=None, repr=False)
 
-    def vote(self, detection: Detection) -> None:
-        match = detection.match
-        if not detection.identifiable:
-            pass
-        elif match is None or match.external_image_id is None:
-            self.unmatched += 1
-        else:
-            self.votes.setdefault(match.external_image_id, []).append(match)
-        score = detection.confidence * _area(detection.box)
-        if detection.snapshot is not None and score > self.best_score:
-            self.best_score, self.snapshot = score, detection.snapshot()
+    @property
+    def template(self) -> np.ndarray | None:
+        if self.template_sum is None or self.template_weight < MIN_TEMPLATE_WEIGHT:
+            return None
+        norm = float(np.linalg.norm(self.template_sum))
+        return self.template_sum / norm if norm > 0 else None
+
+    def predicted(self, offset: float) -> BoundingBox:
+        dt = max(0.0, offset - self.last_seen)
+        corners = [c + v * dt for c, v in zip(self.box.corners(), self.velocity, strict=True)]
+        if corners[2] <= corners[0] or corners[3] <= corners[1]:
+            return self.box
+        return BoundingBox.from_corners(*corners)
+
+    def update(self, obs: Observation, offset: float) -> None:
+        dt = offset - self.last_seen
+        if dt > 0 and self.frames > 0:
+            pairs = zip(obs.box.corners(), self.box.corners(), strict=True)
+            moved = [(new - old) / dt for new, old in pairs]
+            # Smooth the velocity: detector boxes jitter from frame to frame.
+            self.velocity = tuple(  # type: ignore[assignment]
+                0.5 * v + 0.5 * m for v, m in zip(self.velocity, moved, strict=True)
+            )
+        self.box, self.last_seen = obs.box, offset
+        self.frames += 1
+        self.by_motion = True
+        if obs.embedding is not None and obs.quality > 0:
+            weighted = obs.embedding.astype(np.float64) * obs.quality
+            total = self.template_sum
+            self.template_sum = weighted if total is None else total + weighted
+            self.template_weight += obs.quality
+        if obs.searched:
+            self.vote.add(obs.match, obs.quality)
+        score = (0.2 + obs.quality) * obs.confidence * obs.box.area
+        if obs.snapshot is not None and score > self.best_score:
+            self.best_score, self.snapshot, self._snapshot_jpeg = score, obs.snapshot, None
+
+    def snapshot_jpeg(self) -> bytes:
+        """The best face so far as JPEG, encoded once per new best (only when announced)."""
+        if self._snapshot_jpeg is None:
+            self._snapshot_jpeg = self.snapshot() if self.snapshot is not None else b""
+        return self._snapshot_jpeg
 
 
-def _area(box: Box) -> float:
-    return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
-
-
-def _iou(a: Box, b: Box) -> float:
-    return float(iou(np.asarray(a), np.asarray([b]))[0])
-
-
-def _near(a: Box, b: Box) -> bool:
-    """Centres closer than the track's size: the same face moving fast between frames."""
-    ax, ay = (a[0] + a[2]) / 2, (a[1] + a[3]) / 2
-    bx, by = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
-    size = max(a[2] - a[0], a[3] - a[1])
-    return (ax - bx) ** 2 + (ay - by) ** 2 < size**2
-
-
-def _similar_size(a: Box, b: Box) -> bool:
-    """A face does not double or halve in size between two analysed frames."""
-    ratio = (_area(a) + 1e-9) / (_area(b) + 1e-9)
-    return 0.25 <= ratio <= 4.0
-
-
-def _bbox(box: Box) -> BoundingBox:
-    return BoundingBox(Left=box[0], Top=box[1], Width=box[2] - box[0], Height=box[3] - box[1])
+def _near(a: BoundingBox, b: BoundingBox) -> bool:
+    """Centres closer than the track's size at a similar size: one face moving fast."""
+    (ax, ay), (bx, by) = a.center, b.center
+    size = max(a.Width, a.Height)
+    ratio = (a.area + 1e-9) / (b.area + 1e-9)
+    return (ax - bx) ** 2 + (ay - by) ** 2 < size**2 and 0.25 <= ratio <= 4.0
 
 
 class VisitorTracker:
-    """Turns per-frame face matches into VisitorArrived / Identified / Left events."""
+    """Turns per-frame faces into VisitorArrived / Identified / Left events."""
 
     def __init__(self, stream_name: str, config: EventsConfig, *, identify: bool = True) -> None:
         self.stream_name = stream_name
@@ -114,7 +137,7 @@ class VisitorTracker:
         self.tracks: list[Track] = []
         self._last_offset: float | None = None
 
-    def _base(self, track: Track, clock: FrameClock) -> dict[str, Any]:
+    def _base(self, track: Track, clock: FrameClock) -> dict[str, object]:
         return {
             "StreamName": self.stream_name,
             "VisitorId": track.visitor_id,
@@ -123,96 +146,116 @@ class VisitorTracker:
             "FrameOffsetInSeconds": clock.offset,
         }
 
-    def update(self, clock: FrameClock, detections: list[Detection]) -> list[VisitorEvent]:
+    def _new_track(self, obs: Observation, offset: float) -> Track:
+        c = self.config
+        vote = IdentityVote(
+            identify_after_frames=c.identify_after_frames,
+            unknown_after_frames=c.unknown_after_frames,
+            recognisable_quality=c.recognisable_quality,
+            evidence_window=c.evidence_window,
+        )
+        return Track(uuid.uuid4().hex, obs.box, offset, offset, vote)
+
+    def _cost(self, track: Track, obs: Observation, offset: float, scene_cut: bool) -> float:
+        c = self.config
+        template = track.template
+        appearance = (
+            float(np.dot(template, obs.embedding))
+            if template is not None and obs.embedding is not None
+            else None
+        )
+        if appearance is not None and appearance < c.appearance_threshold:
+            return _IMPOSSIBLE  # clearly someone else, wherever the box is
+        name = track.vote.name
+        if (
+            appearance is None
+            and name is not None
+            and obs.match is not None
+            and obs.match.Face.ExternalImageId not in (None, name)
+        ):
+            # No appearance to compare: a face matching someone other than the track's
+            # announced name is someone else. (With one, such a match on the same face is
+            # evidence for a correction, weighed by the identity vote.)
+            return _IMPOSSIBLE
+        if track.by_motion and not scene_cut:
+            predicted = track.predicted(offset)
+            overlap = max(predicted.iou(obs.box), track.box.iou(obs.box))
+            if overlap >= c.iou_threshold or _near(track.box, obs.box):
+                disagreement = 0.0 if appearance is None else 0.5 * (1.0 - appearance)
+                return (1.0 - overlap) + disagreement
+        if appearance is not None and appearance >= c.reassociate_threshold:
+            return 2.0 + (1.0 - appearance)  # appearance alone: a cut, an occlusion, a jump
+        return _IMPOSSIBLE
+
+    def _associate(
+        self, observations: list[Observation], offset: float, scene_cut: bool
+    ) -> list[tuple[Track, Observation]]:
+        pairs: list[tuple[Track, Observation]] = []
+        used: set[int] = set()
+        if self.tracks and observations:
+            cost = np.array(
+                [[self._cost(t, o, offset, scene_cut) for o in observations] for t in self.tracks]
+            )
+            rows, cols = linear_sum_assignment(cost)
+            for ti, oi in zip(rows, cols, strict=True):
+                if cost[ti, oi] < _IMPOSSIBLE:
+                    pairs.append((self.tracks[ti], observations[oi]))
+                    used.add(int(oi))
+        if scene_cut:
+            for track in self.tracks:
+                track.by_motion = False
+        for oi, obs in enumerate(observations):
+            if oi not in used:
+                track = self._new_track(obs, offset)
+                self.tracks.append(track)
+                pairs.append((track, obs))
+        return pairs
+
+    def update(
+        self, clock: FrameClock, observations: list[Observation], *, scene_cut: bool = False
+    ) -> list[VisitorEvent]:
         events: list[VisitorEvent] = []
         if self._last_offset is not None and clock.offset < self._last_offset:
             events += self.close(clock)  # the stream restarted (reconnect): new visits
         self._last_offset = clock.offset
         events += self.expire(clock)
-        pairs = sorted(
-            (
-                (_iou(t.box, d.box), ti, di)
-                for ti, t in enumerate(self.tracks)
-                for di, d in enumerate(detections)
-            ),
-            reverse=True,
-        )
-        used_tracks: set[int] = set()
-        used_dets: set[int] = set()
-        assigned: list[tuple[Track, Detection]] = []
-        for score, ti, di in pairs:
-            if ti in used_tracks or di in used_dets:
-                continue
-            track, det = self.tracks[ti], detections[di]
-            if not self._compatible(track, det):
-                continue
-            if score >= self.config.iou_threshold or (
-                _near(track.box, det.box) and _similar_size(track.box, det.box)
-            ):
-                used_tracks.add(ti)
-                used_dets.add(di)
-                assigned.append((self.tracks[ti], detections[di]))
-        for di, det in enumerate(detections):
-            if di not in used_dets:
-                track = Track(uuid.uuid4().hex, det.box, clock.offset, clock.offset)
-                self.tracks.append(track)
-                assigned.append((track, det))
-        for track, det in assigned:
-            track.box, track.last_seen = det.box, clock.offset
-            track.frames += 1
-            track.vote(det)
+        for track, obs in self._associate(observations, clock.offset, scene_cut):
+            track.update(obs, clock.offset)
             if not track.confirmed and track.frames >= self.config.confirm_frames:
                 track.confirmed = True
-                events.append(
-                    VisitorArrived(**self._base(track, clock), BoundingBox=_bbox(det.box))
-                )
-            if self.identify and track.confirmed and not track.identified:
-                event = self._decide(track, clock)
-                if event is not None:
-                    events.append(event)
+                events.append(VisitorArrived(**self._base(track, clock), BoundingBox=obs.box))  # type: ignore[arg-type]
+            if self.identify and track.confirmed:
+                previous = track.vote.decided
+                decision = track.vote.decide()
+                if decision is not None:
+                    events.append(self._identified(track, clock, decision, previous))
         return events
 
-    @staticmethod
-    def _compatible(track: Track, det: Detection) -> bool:
-        """A face matching someone else than the track's decided identity is someone else."""
-        if not track.identified or track.identity is None or det.match is None:
-            return True
-        return det.match.external_image_id in (None, track.identity)
-
-    def _decide(self, track: Track, clock: FrameClock) -> VisitorIdentified | None:
-        """A name once it has ``identify_after_frames`` votes and a majority of the matched
-        frames; "unknown" once ``unknown_after_frames`` frames matched nobody."""
-        voted = sum(len(v) for v in track.votes.values())
-        if track.votes:
-            name, matches = max(track.votes.items(), key=lambda kv: len(kv[1]))
-            if len(matches) >= self.config.identify_after_frames and len(matches) * 2 > voted:
-                best = max(matches, key=lambda m: m.similarity)
-                track.identified, track.identity = True, name
-                return VisitorIdentified(
-                    **self._base(track, clock),
-                    Matched=True,
-                    ExternalImageId=name,
-                    FaceId=best.face_id,
-                    Similarity=best.similarity,
-                    FramesVoted=len(matches),
-                    Snapshot=track.snapshot,
-                )
-        if track.unmatched >= self.config.unknown_after_frames and voted < track.unmatched:
-            track.identified = True
-            return VisitorIdentified(
-                **self._base(track, clock),
-                Matched=False,
-                FramesVoted=track.unmatched,
-                Snapshot=track.snapshot,
-            )
-        return None
+    def _identified(
+        self, track: Track, clock: FrameClock, decision: Decision, previous: Decision | None
+    ) -> VisitorIdentified:
+        match = decision.match
+        return VisitorIdentified(
+            **self._base(track, clock),  # type: ignore[arg-type]
+            Matched=decision.name is not None,
+            ExternalImageId=decision.name,
+            FaceId=match.Face.FaceId if match is not None else None,
+            Similarity=match.Similarity if match is not None else None,
+            FramesVoted=decision.frames,
+            Revision=track.vote.revision,
+            PreviousMatched=None if previous is None else previous.name is not None,
+            PreviousExternalImageId=None if previous is None else previous.name,
+            Snapshot=track.snapshot_jpeg(),
+        )
 
     def _leave(self, track: Track, clock: FrameClock) -> VisitorLeft | None:
         if not track.confirmed:
             return None  # a one-frame flicker was never announced
+        decided = track.vote.decided
         return VisitorLeft(
-            **self._base(track, clock),
-            ExternalImageId=track.identity,
+            **self._base(track, clock),  # type: ignore[arg-type]
+            Matched=None if decided is None else decided.name is not None,
+            ExternalImageId=track.vote.name,
             DurationSeconds=max(0.0, track.last_seen - track.first_seen),
             FramesSeen=track.frames,
         )

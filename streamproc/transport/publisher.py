@@ -37,6 +37,7 @@ from nats.aio.client import Server
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, PubAck, StorageType, StreamConfig
 
+from streamproc.shapes import Shape
 from streamproc.transport.codec import Codec, CodecError, codec_for
 
 __all__ = [
@@ -233,13 +234,18 @@ class Publisher:
     # -- publishing ---------------------------------------------------------------------------
 
     async def publish(
-        self, subject: str, payload: Mapping[str, Any], headers: Mapping[str, str] | None = None
+        self,
+        subject: str,
+        payload: Mapping[str, Any] | Shape,
+        headers: Mapping[str, str] | None = None,
     ) -> PubAck | None:
         """Encode ``payload`` with the codec and publish it; the PubAck with JetStream.
 
         Plain NATS never raises for an outage (see the module docstring); JetStream raises
         the last nats error once ``retry_for`` seconds of retries are spent.
         """
+        if isinstance(payload, Shape):
+            payload = payload.to_wire()  # the wire dict is made here, at the edge
         data = self.codec.encode(payload)
         hdrs = {"Content-Type": self.codec.content_type, **(headers or {})}
         nc = self.nc

@@ -1,0 +1,34 @@
+"""Frame observers: per-stream event logic fed with typed frame results.
+
+The visitor tracker and the label events are observers, offered through the
+``streamproc_frame_observers`` hook exactly as a third-party plugin offers its own. The
+runner calls each observer in frame order, one frame at a time, in a worker thread (so an
+observer may encode a JPEG), and publishes the events it returns on
+``streamproc.<stream>.events``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from streamproc.runtime.frame_result import FrameClock, FrameResult
+from streamproc.shapes import Shape
+
+__all__ = ["FrameObserver"]
+
+
+@runtime_checkable
+class FrameObserver(Protocol):
+    """What the runner needs of an observer; events are shapes with an ``EventType``."""
+
+    #: Names the observer in logs, metrics and error records.
+    name: str
+
+    def observe(self, result: FrameResult) -> Sequence[Shape]:
+        """The events this analysed frame causes (often none)."""
+        ...
+
+    def end(self, clock: FrameClock, reason: str) -> Sequence[Shape]:
+        """The stream went offline, restarted or stopped: close what is open (e.g. visits)."""
+        ...

@@ -1,0 +1,76 @@
+"""The visitor-events observer: typed frame results in, VisitorArrived/Identified/Left out.
+
+It reuses what the frame's face analysis and search already computed (boxes, embeddings,
+best matches): tracking adds no model run. Scene cuts are detected on a tiny thumbnail.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Sequence
+
+from streamproc.faces.describe import bounding_box
+from streamproc.runtime.deployment import EventsConfig
+from streamproc.runtime.frame_result import FrameClock, FrameResult
+from streamproc.runtime.identity import face_quality
+from streamproc.runtime.scene import SceneChangeDetector
+from streamproc.runtime.snapshots import face_snapshot
+from streamproc.runtime.tracker import Observation, VisitorTracker
+from streamproc.shapes import FaceSearchSection, Shape
+
+__all__ = ["VisitObserver"]
+
+log = logging.getLogger(__name__)
+
+
+class VisitObserver:
+    """One stream's visits. ``identify`` is False when the stream runs no face search."""
+
+    name = "visits"
+
+    def __init__(self, stream_id: str, config: EventsConfig, *, identify: bool) -> None:
+        self.tracker = VisitorTracker(stream_id, config, identify=identify)
+        self.scene = SceneChangeDetector(config.scene_change)
+        self.scene_cuts = 0
+
+    def observations(self, result: FrameResult) -> list[Observation]:
+        """The frame's faces with the search's matches (records are in analysis order)."""
+        faces = result.faces
+        if faces is None:
+            return []
+        search = result.section(FaceSearchSection)
+        records = search.FaceSearchResponse if search is not None else None
+        if records is not None and len(records) != len(faces.faces):
+            log.warning("%s: face search gave %d records for %d faces; matches ignored",
+                        result.stream_id, len(records), len(faces.faces))
+            records = None
+        out = []
+        for i, face in enumerate(faces.faces):
+            box = bounding_box(face, faces)
+            searched = records is not None and face.embedding is not None
+            matches = records[i].MatchedFaces if records is not None else []
+            out.append(
+                Observation(
+                    box=box,
+                    confidence=face.confidence,
+                    match=matches[0] if searched and matches else None,
+                    embedding=face.embedding,
+                    quality=face_quality(face),
+                    searched=searched,
+                    snapshot=functools.partial(face_snapshot, result.frame.rgb, box),
+                )
+            )
+        return out
+
+    def observe(self, result: FrameResult) -> Sequence[Shape]:
+        cut = self.scene.changed(result.frame.rgb)
+        if cut:
+            self.scene_cuts += 1
+            log.info("%s: scene change at %.2f s (%.0f%% of the picture changed)",
+                     result.stream_id, result.clock.offset, 100 * self.scene.last_fraction)
+        return self.tracker.update(result.clock, self.observations(result), scene_cut=cut)
+
+    def end(self, clock: FrameClock, reason: str) -> Sequence[Shape]:
+        self.scene.reset()
+        return self.tracker.close(clock)
