@@ -122,15 +122,15 @@ class EventsConfig(_Config):
         default=3, ge=1, description="matches of one name (in the window) to announce it"
     )
     unknown_after_frames: int = Field(
-        default=6, ge=1, description="recognisable frames matching nobody to announce unknown"
+        default=4, ge=1, description="recognisable frames matching nobody to announce unknown"
     )
     recognisable_quality: float = Field(
-        default=0.5, ge=0, le=1, description="face quality from which no match is evidence"
+        default=0.35, ge=0, le=1, description="face quality from which no match is evidence"
     )
     evidence_window: int = Field(default=12, ge=1, description="latest evidence frames weighed")
     iou_threshold: float = Field(default=0.2, gt=0, lt=1, description="motion association")
     appearance_threshold: float = Field(
-        default=0.2, ge=-1, le=1, description="embedding cosine below which it is someone else"
+        default=0.25, ge=-1, le=1, description="embedding cosine below which it is someone else"
     )
     reassociate_threshold: float = Field(
         default=0.5, ge=-1, le=1, description="cosine that continues a track without motion"

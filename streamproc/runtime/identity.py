@@ -42,12 +42,12 @@ from streamproc.shapes import FaceMatch
 __all__ = ["Decision", "IdentityVote", "face_quality", "QUALITY_RULE"]
 
 #: Face size (shorter side, pixels) where quality starts, and where size stops limiting it.
-MIN_SIZE, FULL_SIZE = 40.0, 100.0
+MIN_SIZE, FULL_SIZE = 40.0, 80.0
 #: Head turn (degrees of yaw, or 1.5 x pitch) up to which pose does not limit quality, and
 #: where it reaches zero.
 POSE_OK, POSE_ZERO = 30.0, 60.0
 #: Sharpness (0-100, ``vision.quality.sharpness``) from which blur does not limit quality.
-SHARP_OK = 15.0
+SHARP_OK = 10.0
 
 QUALITY_RULE = (
     f"quality = size x pose x sharpness, each 0-1: size ramps from {MIN_SIZE:.0f} to "
@@ -92,8 +92,8 @@ class IdentityVote:
     """The evidence of one track and the decisions announced so far."""
 
     identify_after_frames: int = 3
-    unknown_after_frames: int = 6
-    recognisable_quality: float = 0.5
+    unknown_after_frames: int = 4
+    recognisable_quality: float = 0.35
     evidence_window: int = 12
     window: deque[_Evidence] = field(init=False)
     best: dict[str, FaceMatch] = field(default_factory=dict)

@@ -7,8 +7,8 @@ match); the tracker assigns them to tracks and returns the visitor events that f
 **Association** is one global assignment per frame (``scipy.optimize.linear_sum_assignment``)
 over a cost that combines motion and appearance:
 
-- *motion*: IoU with the track's predicted box (constant velocity), or, for a fast move,
-  centres closer than the face's size at a similar size;
+- *motion*: IoU with the track's predicted box (constant velocity), or, for a fast move
+  within half a second, centres closer than the face's size at a similar size;
 - *appearance*: the cosine between the face's embedding and the track's template (the
   quality-weighted mean of its embedded faces). A face whose embedding clearly disagrees
   (cosine below ``appearance_threshold``) never joins the track, however much the boxes
@@ -43,6 +43,12 @@ __all__ = ["Observation", "Track", "VisitorTracker"]
 _IMPOSSIBLE = 1e6
 #: A template needs this much quality weight before it may veto a pairing.
 MIN_TEMPLATE_WEIGHT = 0.3
+#: Appearance cost of a face without an embedding (too small) for a track that has a
+#: template: about that of a weak agreement, so an embedded face that agrees wins.
+UNSEEN_APPEARANCE = 0.7
+#: A fast move (centres apart, boxes not overlapping) continues a track only within this
+#: gap; after a longer absence only overlap with the last box, or appearance, can.
+FAST_MOVE_GAP_S = 0.5
 
 
 @dataclass
@@ -83,7 +89,7 @@ class Track:
         return self.template_sum / norm if norm > 0 else None
 
     def predicted(self, offset: float) -> BoundingBox:
-        dt = max(0.0, offset - self.last_seen)
+        dt = min(max(0.0, offset - self.last_seen), FAST_MOVE_GAP_S)
         corners = [c + v * dt for c, v in zip(self.box.corners(), self.velocity, strict=True)]
         if corners[2] <= corners[0] or corners[3] <= corners[1]:
             return self.box
@@ -180,8 +186,12 @@ class VisitorTracker:
         if track.by_motion and not scene_cut:
             predicted = track.predicted(offset)
             overlap = max(predicted.iou(obs.box), track.box.iou(obs.box))
-            if overlap >= c.iou_threshold or _near(track.box, obs.box):
-                disagreement = 0.0 if appearance is None else 0.5 * (1.0 - appearance)
+            recent = offset - track.last_seen <= FAST_MOVE_GAP_S
+            if overlap >= c.iou_threshold or (recent and _near(track.box, obs.box)):
+                if appearance is not None:
+                    disagreement = 1.0 - appearance
+                else:  # the face was not embedded: an agreeing embedded face is preferred
+                    disagreement = UNSEEN_APPEARANCE if template is not None else 0.0
                 return (1.0 - overlap) + disagreement
         if appearance is not None and appearance >= c.reassociate_threshold:
             return 2.0 + (1.0 - appearance)  # appearance alone: a cut, an occlusion, a jump
