@@ -13,10 +13,7 @@ from streamproc.runtime.label_events import LabelEventsObserver
 from streamproc.runtime.observers import FrameObserver
 from streamproc.runtime.visits import VisitObserver
 
-__all__ = ["streamproc_frame_observers", "FACE_OPERATIONS"]
-
-#: Operations whose frame handlers analyse faces (boxes the visitor tracker can follow).
-FACE_OPERATIONS = frozenset({"DetectFaces", "SearchFacesByImage", "RecognizeCelebrities"})
+__all__ = ["streamproc_frame_observers"]
 
 
 @hookimpl
@@ -24,9 +21,10 @@ def streamproc_frame_observers(
     stream_id: str, config: Any, operations: frozenset[str]
 ) -> Sequence[FrameObserver]:
     observers: list[FrameObserver] = []
-    if config.events.enabled and operations & FACE_OPERATIONS:
-        identify = "SearchFacesByImage" in operations
-        observers.append(VisitObserver(stream_id, config.events, identify=identify))
+    if config.events.enabled:
+        # Visits follow whatever face analysis the stream's operations ran (none: no
+        # visits); identities come only from faces a face search matched or missed.
+        observers.append(VisitObserver(stream_id, config.events))
     if config.label_events is not None and "DetectLabels" in operations:
         observers.append(LabelEventsObserver(stream_id, config.label_events))
     return observers

@@ -25,12 +25,13 @@ log = logging.getLogger(__name__)
 
 
 class VisitObserver:
-    """One stream's visits. ``identify`` is False when the stream runs no face search."""
+    """One stream's visits: any face operation gives arrivals and departures; a face search
+    (SearchFacesByImage) also gives identities."""
 
     name = "visits"
 
-    def __init__(self, stream_id: str, config: EventsConfig, *, identify: bool) -> None:
-        self.tracker = VisitorTracker(stream_id, config, identify=identify)
+    def __init__(self, stream_id: str, config: EventsConfig) -> None:
+        self.tracker = VisitorTracker(stream_id, config)
         self.scene = SceneChangeDetector(config.scene_change)
         self.scene_cuts = 0
 
