@@ -73,7 +73,8 @@ async def _door_camera(examples: Path, store: Path, console: Any) -> int:
     async def on_event(msg: Any) -> None:
         event = detect_codec(msg.data, msg.headers).decode(msg.data)
         received.append(event)
-        console.print(f"  [green]event[/green] {describe_event(event)}")
+        offset = float(event.get("FrameOffsetInSeconds", 0.0))
+        console.print(f"  [green]{offset:5.1f} s[/green] {describe_event(event)}")
 
     async def on_frame(msg: Any) -> None:
         nonlocal frames

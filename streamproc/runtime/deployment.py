@@ -128,6 +128,9 @@ class EventsConfig(_Config):
         default=0.35, ge=0, le=1, description="face quality from which no match is evidence"
     )
     evidence_window: int = Field(default=12, ge=1, description="latest evidence frames weighed")
+    min_face_px: float = Field(
+        default=40, ge=0, description="faces smaller than this (shorter side) are no visitors"
+    )
     iou_threshold: float = Field(default=0.2, gt=0, lt=1, description="motion association")
     appearance_threshold: float = Field(
         default=0.25, ge=-1, le=1, description="embedding cosine below which it is someone else"

@@ -32,6 +32,7 @@ class VisitObserver:
 
     def __init__(self, stream_id: str, config: EventsConfig) -> None:
         self.tracker = VisitorTracker(stream_id, config)
+        self.min_face_px = config.min_face_px
         self.scene = SceneChangeDetector(config.scene_change)
         self.scene_cuts = 0
 
@@ -48,6 +49,8 @@ class VisitObserver:
             records = None
         out = []
         for i, face in enumerate(faces.faces):
+            if min(face.box[2] - face.box[0], face.box[3] - face.box[1]) < self.min_face_px:
+                continue  # a passer-by far away on the street, not a visitor
             box = bounding_box(face, faces)
             searched = records is not None and face.embedding is not None
             matches = records[i].MatchedFaces if records is not None else []
