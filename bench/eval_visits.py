@@ -58,6 +58,7 @@ class ClipReport:
     frames: list[dict[str, Any]] = field(repr=False)
     events: list[dict[str, Any]] = field(repr=False)
     people: list[PersonReport] = field(default_factory=list)
+    observer_ms: float = 0.0  # mean time per analysed frame in the observers (tracking)
 
     def of_kind(self, kind: str) -> list[dict[str, Any]]:
         return [e for e in self.events if e.get("EventType") == kind]
@@ -120,7 +121,8 @@ class ClipReport:
             f"{self.clip:<11} visits {self.visits:>2}  correct {self.correct}/"
             f"{self.named_people}  wrong {len(self.wrong)}  switches {self.switches}  "
             f"unknown {self.unknown_announcements} (truth {unknown_truth})  "
-            f"frames {len(self.frames)}  to name: {to_name}"
+            f"frames {len(self.frames)}  observers {self.observer_ms:.2f} ms/frame  "
+            f"to name: {to_name}"
         )
 
 
@@ -214,6 +216,8 @@ async def evaluate_clip(
         await nc.flush()
         runtime = Runtime(deployment)
         await runtime.run(until_done=True)
+        stats = runtime.streams[stream_id].stats
+        observer_ms = 1000 * stats.observer_seconds / max(1, stats.analysed)
         await nc.flush()
         for _ in range(50):  # the last records are in flight
             if any(e.get("EventType") == "VisitorLeft" for e in received[-1:]) or not received:
@@ -223,7 +227,7 @@ async def evaluate_clip(
     finally:
         await nc.close()
     frames.sort(key=lambda r: r["InputInformation"]["FrameNumber"])
-    report = ClipReport(clip, frames, received)
+    report = ClipReport(clip, frames, received, observer_ms=observer_ms)
     _score(report, spec.get("visits", []))
     return report
 

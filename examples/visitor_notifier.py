@@ -1,10 +1,13 @@
-"""Print "Alice is at front-door (similarity 97.2)" for the visitor events of any deployment.
+"""Print "alice is at front-door (similarity 97.2)" for the visitor events of any deployment.
 
     python examples/visitor_notifier.py nats://127.0.0.1:4222 [--snapshots DIR]
 
 Subscribes to ``streamproc.*.events`` (msgpack or JSON, told apart by the Content-Type
 header), prints one line per event and, with ``--snapshots``, saves the face snapshot
-of each identification as a JPEG. A few lines of code to turn into a phone notification.
+of each identification as a JPEG. A visit's identity can be revised (an unknown visitor
+named once close enough, a name corrected): a revision prints as an update ("Update: the
+visitor at front-door is alice, not unknown") and its snapshot is saved beside the first
+one (``<visitor>-1.jpg``). A few lines of code to turn into a phone notification.
 """
 
 from __future__ import annotations
@@ -37,7 +40,9 @@ async def main() -> None:
             and event.get("Snapshot")
         ):
             args.snapshots.mkdir(parents=True, exist_ok=True)
-            (args.snapshots / f"{event['VisitorId']}.jpg").write_bytes(event["Snapshot"])
+            revision = event.get("Revision") or 0
+            name = f"{event['VisitorId']}-{revision}" if revision else str(event["VisitorId"])
+            (args.snapshots / f"{name}.jpg").write_bytes(event["Snapshot"])
 
     await nc.subscribe(f"streamproc.{args.stream}.events", cb=on_event)
     print(f"listening on {args.url} for streamproc.{args.stream}.events", flush=True)

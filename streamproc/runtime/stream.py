@@ -49,6 +49,7 @@ class StreamStats:
     events: int = 0
     frame_errors: int = 0
     last_latency_ms: float = 0.0
+    observer_seconds: float = 0.0  # time spent in observers, all frames together
 
 
 class StreamRunner:
@@ -133,6 +134,7 @@ class StreamRunner:
 
     def _observe(self, result: FrameResult) -> list[Shape]:
         events: list[Shape] = []
+        started = time.perf_counter()
         with self._observer_lock:
             for observer in self.observers:
                 try:
@@ -143,6 +145,7 @@ class StreamRunner:
                     result.errors.append(
                         FrameError(f"observer:{observer.name}", type(exc).__name__, str(exc))
                     )
+            self.stats.observer_seconds += time.perf_counter() - started
         return events
 
     def _end_observers(self, clock: FrameClock, reason: str) -> list[Shape]:
