@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The AWS SDK for JavaScript for tests/test_http_jssdk.py, reinstalled when the lockfile changes.
+JS_DIR := tests/js
+JS_STAMP := $(JS_DIR)/node_modules/.installed
 
 .PHONY: demo test lint bench clean
 
@@ -19,7 +22,12 @@ $(STAMP): pyproject.toml models/requirements.txt models/requirements-moderation.
 demo: $(STAMP)
 	$(BIN)/streamproc demo
 
-test: $(STAMP)
+$(JS_STAMP): $(JS_DIR)/package-lock.json $(JS_DIR)/package.json
+	@command -v npm >/dev/null 2>&1 || { echo "make: npm not found; install Node.js 20+ with npm (tests/js needs it)" >&2; exit 1; }
+	npm ci --prefix $(JS_DIR) --no-audit --no-fund
+	touch $(JS_STAMP)
+
+test: $(STAMP) $(JS_STAMP)
 	./.ci/system-deps.sh
 	$(BIN)/python -m pytest -q
 
@@ -36,4 +44,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_stream.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(JS_DIR)/node_modules

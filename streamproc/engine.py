@@ -45,6 +45,24 @@ def validation_message(operation: str, exc: ValidationError) -> str:
     return f"{operation}: " + "; ".join(parts)
 
 
+def collect_operations(plugin_manager: pluggy.PluginManager) -> dict[str, Operation]:
+    """Every operation the plugins register; a name registered twice is an error."""
+    operations: dict[str, Operation] = {}
+
+    def register(operation: Operation) -> None:
+        if operation.name in operations:
+            raise ValueError(f"operation {operation.name} is registered twice")
+        operations[operation.name] = operation
+
+    plugin_manager.hook.streamproc_register_operations(register=register)
+    return operations
+
+
+def registered_operations() -> dict[str, Operation]:
+    """The installed operations, without an engine (no store, no models): for the CLI."""
+    return collect_operations(create_plugin_manager())
+
+
 class Engine:
     """Registered operations plus the context they share."""
 
@@ -56,13 +74,7 @@ class Engine:
     ) -> None:
         self.plugin_manager = plugin_manager or create_plugin_manager()
         self.context = OperationContext(settings)
-        self.operations: dict[str, Operation] = {}
-        self.plugin_manager.hook.streamproc_register_operations(register=self._register)
-
-    def _register(self, operation: Operation) -> None:
-        if operation.name in self.operations:
-            raise ValueError(f"operation {operation.name} is registered twice")
-        self.operations[operation.name] = operation
+        self.operations = collect_operations(self.plugin_manager)
 
     def operation(self, name: str) -> Operation:
         try:

@@ -6,7 +6,8 @@ Rekognition error name so that callers can match on it as they would with boto3.
 
 from __future__ import annotations
 
-from typing import ClassVar
+import uuid
+from typing import Any, ClassVar
 
 __all__ = [
     "RekognitionError",
@@ -17,11 +18,14 @@ __all__ = [
     "InvalidPaginationTokenException",
     "InvalidParameterException",
     "InvalidS3ObjectException",
+    "InvalidSignatureException",
+    "MissingAuthenticationTokenException",
     "ProvisionedThroughputExceededException",
     "ResourceAlreadyExistsException",
     "ResourceNotFoundException",
     "ServiceQuotaExceededException",
     "ThrottlingException",
+    "UnrecognizedClientException",
     "ERRORS",
     "error_from_name",
 ]
@@ -35,10 +39,26 @@ class RekognitionError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+        #: Set by the Client: the operation that failed, as botocore's ClientError has it.
+        self.operation_name: str | None = None
+        self.request_id = str(uuid.uuid4())
 
     @property
     def code(self) -> str:
         return type(self).__name__
+
+    @property
+    def response(self) -> dict[str, Any]:
+        """What boto3's ``ClientError.response`` holds, so ``except`` blocks port as is."""
+        return {
+            "Error": {"Code": self.code, "Message": self.message},
+            "ResponseMetadata": {
+                "RequestId": self.request_id,
+                "HTTPStatusCode": self.http_status,
+                "HTTPHeaders": {},
+                "RetryAttempts": 0,
+            },
+        }
 
     def to_dict(self) -> dict[str, str | int]:
         """The error as it travels on JSON/msgpack wires (boto3's Error shape)."""
@@ -75,6 +95,17 @@ class InvalidS3ObjectException(RekognitionError):
     """Amazon S3 object in the request could not be read."""
 
 
+class InvalidSignatureException(RekognitionError):
+    """The request's AWS Signature Version 4 is malformed, expired or does not match.
+
+    AWS JSON services answer 400 with this ``__type``; clients key on the name.
+    """
+
+
+class MissingAuthenticationTokenException(RekognitionError):
+    """The request carries no Authorization header while the server requires signing."""
+
+
 class ProvisionedThroughputExceededException(RekognitionError):
     """The number of requests exceeded the throughput limit."""
 
@@ -97,6 +128,10 @@ class ThrottlingException(RekognitionError):
     http_status = 500
 
 
+class UnrecognizedClientException(RekognitionError):
+    """The access key in the request's signature is not one the server knows."""
+
+
 ERRORS: dict[str, type[RekognitionError]] = {
     cls.__name__: cls
     for cls in (
@@ -107,11 +142,14 @@ ERRORS: dict[str, type[RekognitionError]] = {
         InvalidPaginationTokenException,
         InvalidParameterException,
         InvalidS3ObjectException,
+        InvalidSignatureException,
+        MissingAuthenticationTokenException,
         ProvisionedThroughputExceededException,
         ResourceAlreadyExistsException,
         ResourceNotFoundException,
         ServiceQuotaExceededException,
         ThrottlingException,
+        UnrecognizedClientException,
     )
 }
 

@@ -1,12 +1,14 @@
 """Turn a Rekognition ``Image`` into a validated RGB array.
 
 All limits of the reference are enforced here, before any model sees a pixel:
-5 MB of bytes, JPEG or PNG by content (not by name), 80 px per side, and a pixel
-cap that stops decompression bombs before the pixels are decoded.
+5 MB of bytes (15 MB for an image read from a bucket), JPEG or PNG by content (not by
+name), 80 px per side, and a pixel cap that stops decompression bombs before the pixels
+are decoded.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import warnings
 from dataclasses import dataclass
@@ -15,16 +17,17 @@ import numpy as np
 from PIL import Image as PILImage
 from PIL import ImageOps
 
+from streamproc.buckets import MAX_S3_IMAGE_BYTES, Buckets
 from streamproc.errors import (
     ImageTooLargeException,
     InvalidImageFormatException,
     InvalidParameterException,
-    InvalidS3ObjectException,
 )
 from streamproc.shapes import Image
 
 __all__ = [
     "MAX_IMAGE_BYTES",
+    "MAX_S3_IMAGE_BYTES",
     "MIN_IMAGE_SIDE",
     "MAX_IMAGE_PIXELS",
     "DecodedImage",
@@ -47,6 +50,9 @@ class DecodedImage:
     rgb: np.ndarray  # H x W x 3, uint8
     format: str  # "JPEG" | "PNG" | "RAW" (frames from a stream)
     exif_oriented: bool  # EXIF carried an orientation: OrientationCorrection is null
+    #: Of the encoded file, so the same image is recognised whichever way it came (IndexFaces);
+    #: None for raw frames.
+    sha256: str | None = None
 
     @property
     def width(self) -> int:
@@ -73,25 +79,31 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
-def load_image(image: Image) -> DecodedImage:
-    """Resolve an ``Image`` parameter (bytes or S3 reference) into pixels."""
+def load_image(image: Image, buckets: Buckets | None = None) -> DecodedImage:
+    """Resolve an ``Image`` parameter (bytes, or an S3 reference read from ``buckets``)."""
     if image.Bytes is not None and image.S3Object is not None:
         raise InvalidParameterException("Image must have either Bytes or S3Object, not both")
     if image.S3Object is not None:
-        raise InvalidS3ObjectException(
-            "S3 is not configured in streamproc: pass the image as Bytes "
-            f"(requested s3://{image.S3Object.Bucket}/{image.S3Object.Name})"
-        )
+        data = (buckets or Buckets()).fetch(image.S3Object, max_bytes=MAX_S3_IMAGE_BYTES)
+        return decode_image(data, max_bytes=MAX_S3_IMAGE_BYTES)
     if image.Bytes is None:
         raise InvalidParameterException("Image must have Bytes or S3Object")
     return decode_image(image.Bytes)
 
 
-def decode_image(data: bytes) -> DecodedImage:
-    """Validate and decode JPEG/PNG bytes, applying the EXIF orientation of JPEGs."""
-    if len(data) > MAX_IMAGE_BYTES:
+def decode_image(data: bytes, *, max_bytes: int = MAX_IMAGE_BYTES) -> DecodedImage:
+    """Validate and decode JPEG/PNG bytes, applying the EXIF orientation of JPEGs.
+
+    ``max_bytes`` is the reference's limit for where the bytes came from: 5 MB in the
+    request, 15 MB from a bucket.
+    """
+    if len(data) > max_bytes:
+        source = {MAX_IMAGE_BYTES: "image bytes", MAX_S3_IMAGE_BYTES: "images in S3"}.get(
+            max_bytes, "this image"
+        )
         raise ImageTooLargeException(
-            f"Image is {len(data)} bytes; the limit for image bytes is {MAX_IMAGE_BYTES} (5 MB)"
+            f"Image is {len(data)} bytes; the limit for {source} is {max_bytes} "
+            f"({max_bytes / 2**20:g} MB)"
         )
     fmt = sniff_format(data)
     if fmt is None:
@@ -132,4 +144,9 @@ def decode_image(data: bytes) -> DecodedImage:
         raise InvalidImageFormatException(
             f"Image data is corrupt or truncated ({fmt}): {exc}"
         ) from exc
-    return DecodedImage(rgb=np.ascontiguousarray(rgb), format=fmt, exif_oriented=exif_oriented)
+    return DecodedImage(
+        rgb=np.ascontiguousarray(rgb),
+        format=fmt,
+        exif_oriented=exif_oriented,
+        sha256=hashlib.sha256(data).hexdigest(),
+    )

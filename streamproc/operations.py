@@ -13,6 +13,7 @@ from streamproc.settings import Settings
 from streamproc.shapes import FrameSection, Request, Shape
 
 if TYPE_CHECKING:
+    from streamproc.buckets import Buckets
     from streamproc.faces import FaceAnalyzer
     from streamproc.store import CollectionStore
 
@@ -85,9 +86,18 @@ class OperationContext:
             account_id=self.settings.account_id,
         )
 
+    @cached_property
+    def buckets(self) -> Buckets:
+        """Where ``Image.S3Object`` is read from; empty (S3 not configured) by default."""
+        from streamproc.buckets import load_buckets
+
+        return load_buckets(self.settings.buckets)
+
     def close(self) -> None:
         if "store" in self.__dict__:
             self.store.close()
+        if "buckets" in self.__dict__:
+            self.buckets.close()
         for value in self._resources.values():
             close = getattr(value, "close", None)
             if callable(close):

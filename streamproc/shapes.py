@@ -11,6 +11,7 @@ annotations then name the types through ``_``-prefixed module aliases.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -23,6 +24,8 @@ __all__ = [
     "CelebritiesSection",
     "ModerationLabelsSection",
     "LabelsSection",
+    "DescribeCollectionRequest",
+    "DescribeCollectionResponse",
     "Shape",
     "Request",
     "S3Object",
@@ -435,6 +438,20 @@ class DeleteCollectionResponse(Shape):
 class ListCollectionsRequest(Request):
     NextToken: PaginationToken | None = None
     MaxResults: Annotated[int | None, Field(ge=0, le=4096)] = None
+
+
+class DescribeCollectionRequest(Request):
+    """Not in the 2017-02-09 reference; shapes from botocore's service model (Double Take
+    calls it first to see whether its collection exists)."""
+
+    CollectionId: _CollectionId
+
+
+class DescribeCollectionResponse(Shape):
+    FaceCount: int | None = None
+    FaceModelVersion: str | None = None
+    CollectionARN: str | None = None  # sic: "ARN" here, "Arn" in CreateCollection
+    CreationTimestamp: datetime | None = None
 
 
 class ListCollectionsResponse(Shape):

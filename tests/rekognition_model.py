@@ -56,5 +56,7 @@ def _check(value: Any, shape: Shape, path: str) -> None:
 
 
 def assert_valid_response(operation: str, response: dict[str, Any]) -> None:
-    """Every key, type, enum and range of ``response`` as botocore's model allows."""
-    _check(response, _service().operation_model(operation).output_shape, operation)
+    """Every key, type, enum and range of ``response`` as botocore's model allows
+    (``ResponseMetadata``, which boto3 adds to every response, is not in the model)."""
+    body = {k: v for k, v in response.items() if k != "ResponseMetadata"}
+    _check(body, _service().operation_model(operation).output_shape, operation)

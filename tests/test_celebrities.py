@@ -25,6 +25,7 @@ from streamproc.celebrities import CATALOG_ENV, CatalogError, celebrity_id, load
 from streamproc.celebrities.bundled import BUNDLED_PHOTOS
 from streamproc.celebrities.loader import bundled_catalog_path, catalog_to_dict
 from streamproc.cli import celebrities as celebrities_cli
+from streamproc.cli import operations as operations_cli
 from streamproc.engine import Engine
 from streamproc.images import decode_image
 from streamproc.plugin_manager import create_plugin_manager
@@ -85,6 +86,9 @@ class EngineClient:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+
+    def call(self, operation: str, **params: Any) -> dict[str, Any]:
+        return self.engine.call(operation, params)
 
     def __getattr__(self, name: str) -> Any:
         ops = {op.method_name: op.name for op in self.engine.operations.values()}
@@ -252,7 +256,9 @@ def _cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="streamproc")
     parser.add_argument("--store")
     parser.add_argument("--threads", type=int)
-    celebrities_cli.add_commands(parser.add_subparsers(dest="command", required=True))
+    sub = parser.add_subparsers(dest="command", required=True)
+    celebrities_cli.add_commands(sub)
+    operations_cli.add_commands(sub)  # recognize-celebrities etc., generated from the registry
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args))
@@ -264,7 +270,7 @@ def _cli(argv: list[str]) -> int:
 @pytest.fixture
 def cli_client(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     """CLI commands reach the test engine (the installed Client once the entry point exists)."""
-    monkeypatch.setattr(celebrities_cli, "client_from_args", lambda args: EngineClient(engine))
+    monkeypatch.setattr(operations_cli, "client_from_args", lambda args: EngineClient(engine))
 
 
 def _people(root: Path) -> Path:

@@ -180,7 +180,7 @@ def test_collection_lifecycle_and_errors(tmp_path: Path) -> None:
     assert listed["CollectionIds"] == ["Door.Cam-1_a"] and listed["NextToken"]
     rest = client.list_collections(NextToken=listed["NextToken"])
     assert rest["CollectionIds"] == ["door.cam-1_a"] and "NextToken" not in rest
-    assert client.delete_collection(CollectionId="door.cam-1_a") == {"StatusCode": 200}
+    assert client.delete_collection(CollectionId="door.cam-1_a")["StatusCode"] == 200
     with pytest.raises(errors.ResourceNotFoundException):
         client.delete_collection(CollectionId="door.cam-1_a")
 

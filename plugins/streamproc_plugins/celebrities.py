@@ -78,7 +78,7 @@ def recognize_faces(
 def recognize_celebrities(
     request: RecognizeCelebritiesRequest, context: OperationContext
 ) -> RecognizeCelebritiesResponse:
-    image = load_image(request.Image)
+    image = load_image(request.Image, context.buckets)
     known = catalog(context)
     result = context.faces.analyze(image, embeddings=True, max_faces=MAX_FACES)
     celebrities, unrecognized = recognize_faces(result, known)

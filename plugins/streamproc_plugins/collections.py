@@ -1,4 +1,4 @@
-"""CreateCollection, DeleteCollection, ListCollections."""
+"""CreateCollection, DeleteCollection, ListCollections, DescribeCollection."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from streamproc.shapes import (
     CreateCollectionResponse,
     DeleteCollectionRequest,
     DeleteCollectionResponse,
+    DescribeCollectionRequest,
+    DescribeCollectionResponse,
     ListCollectionsRequest,
     ListCollectionsResponse,
 )
@@ -51,6 +53,18 @@ def list_collections(
     )
 
 
+def describe_collection(
+    request: DescribeCollectionRequest, context: OperationContext
+) -> DescribeCollectionResponse:
+    collection = context.store.describe_collection(request.CollectionId)
+    return DescribeCollectionResponse(
+        FaceCount=collection.face_count,
+        FaceModelVersion=collection.face_model_version,
+        CollectionARN=collection.arn,
+        CreationTimestamp=collection.created_at,
+    )
+
+
 @hookimpl
 def streamproc_register_operations(register: Callable[[Operation], None]) -> None:
     register(
@@ -78,5 +92,14 @@ def streamproc_register_operations(register: Callable[[Operation], None]) -> Non
             ListCollectionsResponse,
             list_collections,
             "List collection ids, in creation order, paginated.",
+        )
+    )
+    register(
+        Operation(
+            "DescribeCollection",
+            DescribeCollectionRequest,
+            DescribeCollectionResponse,
+            describe_collection,
+            "The face count, face model version, ARN and creation time of a collection.",
         )
     )

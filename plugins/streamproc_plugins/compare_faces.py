@@ -18,8 +18,8 @@ MAX_TARGET_FACES = 15
 
 
 def compare_faces(request: CompareFacesRequest, context: OperationContext) -> CompareFacesResponse:
-    source_image = load_image(request.SourceImage)
-    target_image = load_image(request.TargetImage)
+    source_image = load_image(request.SourceImage, context.buckets)
+    target_image = load_image(request.TargetImage, context.buckets)
     # The source face is reported by box and confidence only: no mesh needed for it.
     source = context.faces.analyze(source_image, embeddings=True, max_faces=1, mesh=False)
     if not source.faces:

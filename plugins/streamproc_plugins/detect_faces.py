@@ -16,7 +16,7 @@ MAX_FACES = 100
 
 
 def detect_faces(request: DetectFacesRequest, context: OperationContext) -> DetectFacesResponse:
-    image = load_image(request.Image)
+    image = load_image(request.Image, context.buckets)
     # ["ALL", "DEFAULT"] means ALL: the reference ANDs them into the larger set.
     all_attributes = "ALL" in (request.Attributes or ["DEFAULT"])
     result = context.faces.analyze(image, attributes=all_attributes, max_faces=MAX_FACES)

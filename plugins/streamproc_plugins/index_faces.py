@@ -72,7 +72,7 @@ def _details_for(records: list[StoredFace], details: list[FaceDetail]) -> list[F
 
 
 def index_faces(request: IndexFacesRequest, context: OperationContext) -> IndexFacesResponse:
-    image = load_image(request.Image)
+    image = load_image(request.Image, context.buckets)
     # Fail fast on an unknown collection, before paying for the models.
     collection = context.store.describe_collection(request.CollectionId)
     all_attributes = "ALL" in (request.DetectionAttributes or ["DEFAULT"])
@@ -98,7 +98,7 @@ def index_faces(request: IndexFacesRequest, context: OperationContext) -> IndexF
     ]
     stored = context.store.index_faces(
         request.CollectionId,
-        image_sha256=hashlib.sha256(request.Image.Bytes or b"").hexdigest(),
+        image_sha256=image.sha256 or hashlib.sha256(request.Image.Bytes or b"").hexdigest(),
         external_image_id=request.ExternalImageId,
         faces=new_faces,
     )

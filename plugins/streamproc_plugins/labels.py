@@ -94,7 +94,7 @@ def _models(context: OperationContext) -> LabelModels:
 
 
 def detect_labels(request: DetectLabelsRequest, context: OperationContext) -> DetectLabelsResponse:
-    image = load_image(request.Image)
+    image = load_image(request.Image, context.buckets)
     labels = _models(context).labels(image.rgb, request.MinConfidence, request.MaxLabels)
     # Labels do not detect rotation: ROTATE_0 unless EXIF already oriented the image (null).
     return DetectLabelsResponse(

@@ -111,7 +111,7 @@ def _labels(
 def detect_moderation_labels(
     request: DetectModerationLabelsRequest, context: OperationContext
 ) -> DetectModerationLabelsResponse:
-    image = load_image(request.Image)
+    image = load_image(request.Image, context.buckets)
     return DetectModerationLabelsResponse(
         ModerationLabels=_labels(image.rgb, request.MinConfidence, context)
     )

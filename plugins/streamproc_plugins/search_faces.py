@@ -79,11 +79,11 @@ def search_faces(request: SearchFacesRequest, context: OperationContext) -> Sear
 def search_faces_by_image(
     request: SearchFacesByImageRequest, context: OperationContext
 ) -> SearchFacesByImageResponse:
-    image = load_image(request.Image)
+    image = load_image(request.Image, context.buckets)
     collection = context.store.describe_collection(request.CollectionId)
     result = context.faces.analyze(image, embeddings=True, max_faces=1, mesh=False)
     if not result.faces:
-        raise InvalidParameterException("SearchFacesByImage: there are no faces in the image")
+        raise InvalidParameterException("There are no faces in the image. Should be at least 1.")
     face = result.faces[0]
     assert face.embedding is not None
     return SearchFacesByImageResponse(

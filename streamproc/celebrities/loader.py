@@ -8,7 +8,6 @@ in a wheel) is used. JSON keeps the file diffable and hand-editable (Urls, Names
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from streamproc.celebrities.catalog import FACE_MODEL, Catalog, CatalogError, Celebrity
+from streamproc.settings import CATALOG_ENV, Settings
 
 __all__ = [
     "CATALOG_ENV",
@@ -28,7 +28,6 @@ __all__ = [
     "catalog_from_dict",
 ]
 
-CATALOG_ENV = "STREAMPROC_CELEBRITIES"
 FORMAT_VERSION = 1
 #: Embeddings are stored with 6 decimals: far below SFace's own noise, half the file size.
 _DECIMALS = 6
@@ -51,8 +50,8 @@ def bundled_catalog_path() -> Path:
 
 def catalog_path() -> Path:
     """The configured catalog: ``$STREAMPROC_CELEBRITIES`` or the bundled file."""
-    configured = os.environ.get(CATALOG_ENV, "").strip()
-    return Path(configured).expanduser() if configured else bundled_catalog_path()
+    configured = Settings.default("celebrities")
+    return Path(configured) if configured is not None else bundled_catalog_path()
 
 
 def catalog_to_dict(catalog: Catalog) -> dict[str, Any]:

@@ -1,6 +1,6 @@
-"""Celebrity commands: the AWS CLI's ``recognize-celebrities`` and ``get-celebrity-info``,
-plus ``celebrities build`` to make a catalog from a folder of named photos and
-``celebrities list`` to show the configured one."""
+"""``celebrities build`` makes a catalog from a folder of named photos and ``celebrities
+list`` shows the configured one (``recognize-celebrities`` and ``get-celebrity-info`` are
+generated from the registry like every operation)."""
 
 from __future__ import annotations
 
@@ -9,23 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from streamproc.cli.main import print_json
-from streamproc.cli.operations import client_from_args, read_image
 from streamproc.errors import InvalidParameterException
 
 __all__ = ["add_commands", "DEFAULT_OUTPUT"]
 
 #: ``celebrities build`` writes here unless told otherwise (never over the bundled file).
 DEFAULT_OUTPUT = "celebrities.json"
-
-
-def _recognize(args: argparse.Namespace) -> int:
-    print_json(client_from_args(args).recognize_celebrities(Image=read_image(args.image)))
-    return 0
-
-
-def _info(args: argparse.Namespace) -> int:
-    print_json(client_from_args(args).get_celebrity_info(Id=args.id))
-    return 0
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -94,16 +83,6 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: Any) -> None:
-    p = sub.add_parser(
-        "recognize-celebrities", help="recognise catalog celebrities among the 15 largest faces"
-    )
-    p.add_argument("--image", required=True, help="JPEG or PNG file")
-    p.set_defaults(handler=_recognize)
-
-    p = sub.add_parser("get-celebrity-info", help="name and urls of a celebrity by Id")
-    p.add_argument("--id", required=True, help="an Id from recognize-celebrities")
-    p.set_defaults(handler=_info)
-
     p = sub.add_parser("celebrities", help="celebrity catalog: build one from photos, list it")
     celeb_sub = p.add_subparsers(dest="celebrities_command", required=True, metavar="ACTION")
     b = celeb_sub.add_parser(

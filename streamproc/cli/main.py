@@ -26,7 +26,7 @@ def print_json(response: dict[str, Any]) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from streamproc import __version__
-    from streamproc.cli import celebrities, collections, demo, models, operations, run
+    from streamproc.cli import celebrities, demo, models, operations, run, serve
 
     parser = argparse.ArgumentParser(
         prog="streamproc",
@@ -40,11 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     operations.add_commands(sub)
-    collections.add_commands(sub)
     celebrities.add_commands(sub)
     models.add_commands(sub)
     demo.add_commands(sub)
     run.add_commands(sub)
+    serve.add_commands(sub)
     return parser
 
 

@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-import platformdirs
+from streamproc.settings import CACHE_ENV, Settings
 
 from .errors import ModelChecksumError
 from .manifest import Manifest, ModelSpec, load_manifest
@@ -24,7 +24,6 @@ from .shipped import check_sha256, sha256_file, verified_shipped
 
 __all__ = ["CACHE_ENV", "cache_dir", "cached_path", "ensure_prepared", "model_path"]
 
-CACHE_ENV = "STREAMPROC_CACHE_DIR"
 _STALE_TMP_S = 3600.0
 
 _lock = threading.Lock()
@@ -33,8 +32,7 @@ _verified: set[Path] = set()
 
 def cache_dir() -> Path:
     """``$STREAMPROC_CACHE_DIR/models`` or the platform cache's ``streamproc/models``."""
-    root = os.environ.get(CACHE_ENV) or platformdirs.user_cache_dir("streamproc")
-    return Path(root) / "models"
+    return Path(Settings.default("cache_dir")) / "models"
 
 
 def cached_path(spec: ModelSpec) -> Path:

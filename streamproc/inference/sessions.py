@@ -7,17 +7,17 @@ second and spinning would burn a core between them.
 
 from __future__ import annotations
 
-import os
 import threading
 
 import onnxruntime as ort
+
+from streamproc.settings import THREADS_ENV, Settings
 
 from .cache import ensure_prepared
 from .manifest import Manifest, load_manifest
 
 __all__ = ["THREADS_ENV", "clear_sessions", "get_session", "resolve_threads"]
 
-THREADS_ENV = "STREAMPROC_THREADS"
 
 _lock = threading.Lock()
 _sessions: dict[tuple[str, int, str, str], ort.InferenceSession] = {}
@@ -26,13 +26,9 @@ _sessions: dict[tuple[str, int, str, str], ort.InferenceSession] = {}
 def resolve_threads(threads: int | None = None) -> int:
     """Explicit value, else ``$STREAMPROC_THREADS``, else 0 (onnxruntime's default)."""
     if threads is None:
-        raw = os.environ.get(THREADS_ENV, "").strip()
-        if not raw:
+        threads = Settings.default("threads")
+        if threads is None:
             return 0
-        try:
-            threads = int(raw)
-        except ValueError:
-            raise ValueError(f"{THREADS_ENV}={raw!r} is not an integer") from None
     if threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
     return threads

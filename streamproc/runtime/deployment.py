@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from streamproc.buckets import BucketConfig, BucketName
 from streamproc.operations import Operation
 
 __all__ = [
@@ -92,11 +93,15 @@ class NatsConfig(_Config):
 
 
 class HttpConfig(_Config):
-    """The HTTP endpoint: WHIP publishers (WebRTC) and Prometheus ``/metrics``."""
+    """The HTTP endpoint: the Rekognition API (AWS SDKs), WHIP publishers (WebRTC) and
+    Prometheus ``/metrics``."""
 
-    enabled: bool = Field(default=False, description="serve /metrics even without WHIP streams")
+    enabled: bool = Field(default=False, description="serve the API and /metrics")
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    api: bool = Field(default=True, description="answer the Rekognition API at POST /")
+    auth: Path | None = Field(default=None, description="auth file: users, keys, policies")
+    insecure: bool = Field(default=False, description="allow a non-loopback host without auth")
 
 
 class OperationConfig(_Config):
@@ -191,6 +196,9 @@ class Deployment(_Config):
     http: HttpConfig = Field(default_factory=HttpConfig)
     service: bool = Field(default=True, description="answer rekognition.* requests on NATS")
     streams: list[StreamConfig] = Field(default_factory=list)
+    buckets: dict[BucketName, BucketConfig] | None = Field(
+        default=None, description="Image.S3Object buckets; unset: STREAMPROC_BUCKETS"
+    )
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Deployment:

@@ -6,6 +6,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from streamproc.operation_metrics import OperationMetrics
+
 __all__ = ["RuntimeMetrics"]
 
 LATENCY_BUCKETS = (0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0)
@@ -16,6 +18,8 @@ class RuntimeMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        #: The reference's request metrics, for every front door of this process.
+        self.operations = OperationMetrics(self.registry)
         self.frames = Counter(
             "streamproc_frames_analysed", "Frames analysed and published", ["stream"],
             registry=self.registry,

@@ -12,6 +12,9 @@ from aiohttp import web
 from nats import errors as nats_errors
 
 from streamproc.engine import Engine
+from streamproc.http.api import MAX_BODY_BYTES, RekognitionHttpApi
+from streamproc.http.server import build_api, check_bind
+from streamproc.http.throttle import RateLimiter
 from streamproc.runtime.deployment import Deployment, NatsConfig
 from streamproc.runtime.metrics import RuntimeMetrics
 from streamproc.runtime.stream import StreamRunner
@@ -68,11 +71,14 @@ class Runtime:
             settings_args["store"] = deployment.store
         if deployment.threads is not None:
             settings_args["threads"] = deployment.threads
+        if deployment.buckets is not None:
+            settings_args["buckets"] = deployment.buckets
         self.engine = engine or Engine(Settings(**settings_args))
         self.nats_server: EmbeddedNatsServer | None = None
         self.publisher: Publisher | None = None
         self.service: RekognitionService | None = None
         self.whip: WhipServer | None = None
+        self.api: RekognitionHttpApi | None = None
         self.http_runner: web.AppRunner | None = None
         self.http_port: int | None = None
         self.streams: dict[str, StreamRunner] = {}
@@ -143,12 +149,23 @@ class Runtime:
                 f"cannot connect to NATS at {', '.join(servers)}: {reason!r}"
             ) from exc
         if self.deployment.service:
-            self.service = RekognitionService(self.engine, max_workers=self.deployment.workers)
+            self.service = RekognitionService(
+                self.engine, max_workers=self.deployment.workers, metrics=self.metrics.operations,
+                limiter=RateLimiter(),
+            )
             await self.service.start(self.publisher.nc)
         needs_whip = any(s.whip is not None for s in self.deployment.streams)
-        if needs_whip or self.deployment.http.enabled:
-            app = web.Application()
+        http = self.deployment.http
+        if needs_whip or http.enabled:
+            check_bind(http.host, auth=http.auth is not None, insecure=http.insecure)
+            app = web.Application(client_max_size=MAX_BODY_BYTES)
             self.metrics.add_routes(app)
+            if http.enabled and http.api:
+                self.api = build_api(
+                    self.engine, self.metrics, auth_file=http.auth,
+                    max_workers=self.deployment.workers,
+                )
+                self.api.add_routes(app)
             if needs_whip:
                 self.whip = WhipServer()
                 self.whip.add_routes(app)
@@ -161,9 +178,10 @@ class Runtime:
             addresses = self.http_runner.addresses
             self.http_port = int(addresses[0][1]) if addresses else self.deployment.http.port
             log.info(
-                "HTTP on http://%s:%s: /metrics%s",
+                "HTTP on http://%s:%s: %s/metrics%s",
                 self.deployment.http.host,
                 self.http_port,
+                "the Rekognition API at POST /, " if self.api is not None else "",
                 ", /whip/<stream>" if needs_whip else "",
             )
         for i, stream in enumerate(self.deployment.streams):
@@ -221,6 +239,9 @@ class Runtime:
         service, self.service = self.service, None
         if service is not None:
             await service.stop()
+        api, self.api = self.api, None
+        if api is not None:
+            api.close()
         for stream in self.streams.values():
             await stream.source.close()
         publisher, self.publisher = self.publisher, None

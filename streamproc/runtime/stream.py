@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from streamproc.engine import Engine
+from streamproc.errors import InternalServerError, RekognitionError
 from streamproc.operations import Operation
 from streamproc.runtime.deployment import StreamConfig, frame_request_model
 from streamproc.runtime.frame_input import FrameInput
@@ -193,6 +194,7 @@ class StreamRunner:
         result = FrameResult(self.config.id, frame, clock)
         for operation, request in self.operations:
             assert operation.frame_handler is not None
+            started = time.perf_counter()
             try:
                 section = operation.frame_handler(frame_input, request, self.engine.context)
                 if not isinstance(section, FrameSection):
@@ -201,7 +203,15 @@ class StreamRunner:
                         "not a FrameSection"
                     )
                 result.sections.append(section)
+                self.metrics.operations.succeeded(
+                    operation.name, time.perf_counter() - started, section
+                )
             except Exception as exc:
+                self.metrics.operations.failed(
+                    operation.name,
+                    exc if isinstance(exc, RekognitionError) else InternalServerError(str(exc)),
+                    time.perf_counter() - started,
+                )
                 log.exception("%s: %s failed on frame %d", self.config.id, operation.name,
                               frame.frame_number)
                 result.errors.append(FrameError(operation.name, type(exc).__name__, str(exc)))

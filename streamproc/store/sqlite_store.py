@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sqlite3
 import threading
 import time
@@ -22,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import platformdirs
 
 from streamproc.errors import (
     InternalServerError,
@@ -32,6 +30,7 @@ from streamproc.errors import (
     ServiceQuotaExceededException,
     ThrottlingException,
 )
+from streamproc.settings import STORE_ENV, Settings
 
 from .errors import StoreError
 from .index import FaceIndex
@@ -58,7 +57,6 @@ __all__ = [
     "default_store_dir",
 ]
 
-STORE_ENV = "STREAMPROC_STORE"
 DEFAULT_FACE_MODEL_VERSION = "1.0"
 MAX_FACES_PER_COLLECTION = 1_000_000
 # Deletion-log entries kept per collection; a process further behind reloads its index.
@@ -76,9 +74,8 @@ _COLLECTION_COLUMNS = (
 
 
 def default_store_dir() -> Path:
-    """$STREAMPROC_STORE if set, else the per-user data directory."""
-    env = os.environ.get(STORE_ENV)
-    return Path(env).expanduser() if env else Path(platformdirs.user_data_dir("streamproc"))
+    """$STREAMPROC_STORE if set, else the per-user data directory (Settings.store)."""
+    return Path(Settings.default("store"))
 
 
 def _face_from_row(row: Sequence[Any], embedding: np.ndarray | None = None) -> FaceRecord:

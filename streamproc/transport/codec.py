@@ -12,6 +12,7 @@ import binascii
 import json
 import logging
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Final, Literal
 
 import msgpack
@@ -59,6 +60,8 @@ def _plain(value: Any) -> Any:
         return bytes(value)
     if isinstance(value, set | frozenset):
         return sorted(value)
+    if isinstance(value, datetime):
+        return value.timestamp()  # epoch seconds, as the Rekognition JSON protocol sends
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 

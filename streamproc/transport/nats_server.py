@@ -90,6 +90,11 @@ def _die_with_parent_preexec(parent_pid: int) -> Callable[[], None]:
     return preexec
 
 
+#: The API takes images of up to 5 MB; as base64 in JSON that is 6.7 MB, so the embedded
+#: server's messages may be 8 MiB (nats-server's default is 1 MiB).
+DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024
+
+
 class EmbeddedNatsServer:
     """A nats-server child process with JetStream, bound to loopback.
 
@@ -111,6 +116,7 @@ class EmbeddedNatsServer:
         store_dir: str | os.PathLike[str] | None = None,
         binary: str | os.PathLike[str] | None = None,
         extra_args: Sequence[str] = (),
+        max_payload: int | None = DEFAULT_MAX_PAYLOAD,
         start_timeout: float = 10.0,
         stop_timeout: float = 5.0,
     ) -> None:
@@ -120,6 +126,7 @@ class EmbeddedNatsServer:
         self._store_dir = Path(store_dir) if store_dir is not None else None
         self._binary = Path(binary) if binary is not None else None
         self.extra_args = tuple(extra_args)
+        self.max_payload = max_payload
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self._proc: subprocess.Popen[bytes] | None = None
@@ -243,6 +250,10 @@ class EmbeddedNatsServer:
             assert store is not None
             store.mkdir(parents=True, exist_ok=True)
             args += ["-js", "-sd", str(store)]
+        if self.max_payload is not None:
+            config = self._run_dir / "nats.conf"
+            config.write_text(f"max_payload: {int(self.max_payload)}\n")
+            args += ["-c", str(config)]
         args += list(self.extra_args)
         self._log_path = self._run_dir / "nats-server.log"
         with open(self._log_path, "ab") as log_file:

@@ -14,10 +14,11 @@ Engine calls are CPU-bound, so they run in a small thread pool (onnxruntime rele
 GIL). At most ``max_workers + max_queued`` requests are admitted; beyond that the service
 answers ``ThrottlingException`` at once instead of queueing without bound.
 
-Payload size: a NATS message is limited by the server's ``max_payload`` (1 MiB by default),
-and JSON inflates image bytes by a third. To accept bigger images, start nats-server with a
-config file that raises it, e.g. ``max_payload: 8MB`` in ``nats.conf`` and
-``EmbeddedNatsServer(extra_args=["-c", "nats.conf"])`` (clients learn the limit on connect).
+Payload size: a NATS message is limited by the server's ``max_payload`` (nats-server's
+default is 1 MiB), and JSON inflates image bytes by a third. The embedded server is
+started with 8 MiB, so a 5 MB image fits in either codec; an external server needs
+``max_payload: 8MB`` in its config, else :class:`RemoteClient` refuses a bigger request
+with an error naming the server's limit (clients learn it on connect).
 """
 
 from __future__ import annotations
@@ -42,10 +43,14 @@ from streamproc.errors import (
     ImageTooLargeException,
     InternalServerError,
     InvalidParameterException,
+    ProvisionedThroughputExceededException,
     RekognitionError,
     ThrottlingException,
     error_from_name,
 )
+from streamproc.http.throttle import RateLimiter
+from streamproc.operation_metrics import OperationMetrics
+from streamproc.shapes import Shape
 from streamproc.transport.codec import Codec, CodecError, codec_for, detect_codec
 
 __all__ = [
@@ -109,6 +114,8 @@ class RekognitionService:
         queue_group: str = "streamproc-rekognition",
         max_workers: int = 2,
         max_queued: int = 8,
+        metrics: OperationMetrics | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         if max_workers < 1:
             raise ValueError("max_workers must be at least 1")
@@ -128,6 +135,10 @@ class RekognitionService:
         self._admission: asyncio.Semaphore | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._stats: dict[str, _OperationStats] = {}
+        self.metrics = metrics  # the reference's metrics, shared with the other front doors
+        #: Requests per second per operation. NATS does not tell a service who sent a
+        #: message, so all NATS callers share one bucket per operation (key "").
+        self.limiter = limiter
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -219,18 +230,27 @@ class RekognitionService:
             # would serialise all requests of an operation: admit, then work in a task.
             stats = self._stats[operation]
             stats.requests += 1
+            if self.limiter is not None:
+                try:
+                    self.limiter.acquire("", operation)
+                except ProvisionedThroughputExceededException as limited:
+                    stats.throttled += 1
+                    if self.metrics is not None:
+                        self.metrics.failed(operation, limited, 0.0)
+                    codec = detect_codec(request.data, request.headers)
+                    await self._reply_error(request, codec, limited)
+                    return
             assert self._admission is not None
             if self._admission.locked():
                 stats.throttled += 1
                 codec = detect_codec(request.data, request.headers)
                 limit = self.max_workers + self.max_queued
-                await self._reply_error(
-                    request,
-                    codec,
-                    ThrottlingException(
-                        f"{operation}: {limit} requests are already being processed; retry later"
-                    ),
+                error = ThrottlingException(
+                    f"{operation}: {limit} requests are already being processed; retry later"
                 )
+                if self.metrics is not None:
+                    self.metrics.failed(operation, error, 0.0)
+                await self._reply_error(request, codec, error)
                 return
             await self._admission.acquire()  # never waits: checked above, same event loop
             task = asyncio.create_task(self._serve(request, operation))
@@ -245,14 +265,18 @@ class RekognitionService:
         codec = detect_codec(request.data, request.headers)
         try:
             try:
-                result = await self._call(operation, codec, request.data)
-                body = codec.encode(result)
+                shape = await self._call(operation, codec, request.data)
+                body = codec.encode(shape.to_wire())
                 self._check_size(operation, body)
             except RekognitionError as err:
                 stats.errors += 1
                 stats.last_error = err.code
+                if self.metrics is not None:
+                    self.metrics.failed(operation, err, (time.perf_counter_ns() - started) / 1e9)
                 await self._reply_error(request, codec, err)
                 return
+            if self.metrics is not None:
+                self.metrics.succeeded(operation, (time.perf_counter_ns() - started) / 1e9, shape)
             await request.respond(body, headers={"Content-Type": codec.content_type})
         except Exception:
             log.exception("could not answer %s", request.subject)  # never crash the service
@@ -261,7 +285,10 @@ class RekognitionService:
             assert self._admission is not None
             self._admission.release()
 
-    async def _call(self, operation: str, codec: Codec, data: bytes) -> dict[str, Any]:
+    def _run(self, operation: str, params: dict[str, Any]) -> Shape:
+        return self.engine.run(operation, self.engine.validate(operation, params))
+
+    async def _call(self, operation: str, codec: Codec, data: bytes) -> Shape:
         """Decode and run one request in the pool; every failure becomes a RekognitionError."""
         try:
             params = codec.decode(data) if data.strip() else {}
@@ -269,7 +296,7 @@ class RekognitionService:
             raise InvalidParameterException(f"{operation}: malformed request body: {exc}") from None
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, self.engine.call, operation, params)
+            return await loop.run_in_executor(self._executor, self._run, operation, params)
         except RekognitionError:
             raise
         except Exception as exc:
