@@ -159,3 +159,20 @@ def serve_fixture(name: str = "server_url", *args: str) -> Callable[..., Any]:
             )
 
     return _server
+
+
+def photo(path: str) -> bytes:
+    """A test photo's bytes (``faces/joe_biden/1.jpg``, relative to tests/data)."""
+    return (ROOT / "tests" / "data" / path).read_bytes()
+
+
+def boto3_client(url: str, key: str = "test", secret: str = "test", **config: Any) -> Any:
+    """boto3's own rekognition client pointed at ``url``: one attempt, no retries."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "rekognition", endpoint_url=url, region_name="us-east-1",
+        aws_access_key_id=key, aws_secret_access_key=secret,
+        config=Config(retries={"max_attempts": 1}, **config),
+    )

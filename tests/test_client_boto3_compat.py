@@ -7,16 +7,13 @@ boto3 pointed at `streamproc serve`, and both give the same answers.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from streamproc.client import Client
-from tests.test_http_api import photo, start_server, stop_server
+from tests.http_server import ServerUrl, boto3_client, photo, serve_fixture
 
 
 def household(client: Any) -> dict[str, Any]:
@@ -53,17 +50,12 @@ def household(client: Any) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(scope="module")
-def boto3_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    tmp = tmp_path_factory.mktemp("compat")
-    proc, url = start_server(tmp, "--store", str(tmp / "store"))
-    yield boto3.client("rekognition", endpoint_url=url, region_name="us-east-1",
-                       aws_access_key_id="test", aws_secret_access_key="test",
-                       config=Config(retries={"max_attempts": 1}))
-    stop_server(proc)
+server_url = serve_fixture()
 
 
-def test_same_code_same_answers_with_client_and_boto3(tmp_path: Path, boto3_client: Any) -> None:
+def test_same_code_same_answers_with_client_and_boto3(
+    tmp_path: Path, server_url: ServerUrl
+) -> None:
     expected = {
         "pages": [2, 2, 1],
         "people": ["barack_obama", "joe_biden", "lennon"],
@@ -73,7 +65,7 @@ def test_same_code_same_answers_with_client_and_boto3(tmp_path: Path, boto3_clie
     }
     with Client(store=tmp_path / "store") as local:
         assert household(local) == expected
-    assert household(boto3_client) == expected
+    assert household(boto3_client(server_url)) == expected
 
 
 def test_client_errors_carry_boto3_fields(tmp_path: Path) -> None:

@@ -8,73 +8,26 @@ malformed request gets a typed 4xx and the server keeps answering.
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
+from tests.http_server import ServerUrl, boto3_client, photo, serve_fixture
 from tests.rekognition_model import assert_valid_response
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "tests" / "data"
-
-
-def photo(path: str) -> bytes:
-    return (DATA / path).read_bytes()
-
-
-def start_server(tmp: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
-    """`streamproc serve` as a user runs it; returns the process and its URL."""
-    log = open(tmp / "serve.log", "w")  # noqa: SIM115 - kept open for the process
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamproc.cli.main", "serve", "--port", "0", *args],
-        stdout=subprocess.PIPE, stderr=log, text=True,
-        env={**os.environ, "STREAMPROC_STORE": str(tmp / "env-store-unused")},
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if "Rekognition API at" not in line:
-        proc.kill()
-        raise AssertionError(f"serve did not start: {line!r}\n{(tmp / 'serve.log').read_text()}")
-    url = line.split("API at ", 1)[1].split()[0]
-    return proc, url
-
-
-def stop_server(proc: subprocess.Popen[str]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+server_url = serve_fixture()
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    tmp = tmp_path_factory.mktemp("serve")
-    # --store after the command (the contract: before or after `serve`).
-    proc, url = start_server(tmp, "--store", str(tmp / "store"))
-    yield url, tmp / "store"
-    stop_server(proc)
-
-
-@pytest.fixture(scope="module")
-def rek(server: tuple[str, Path]):  # type: ignore[no-untyped-def]
-    url, _ = server
-    return boto3.client(
-        "rekognition", endpoint_url=url, region_name="us-east-1",
-        aws_access_key_id="test", aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 1}),
-    )
+def rek(server_url: ServerUrl) -> Any:
+    return boto3_client(server_url)
 
 
 def _check(operation: str, response: dict) -> dict:
@@ -86,7 +39,7 @@ def _check(operation: str, response: dict) -> dict:
     return body
 
 
-def test_every_operation_with_boto3(rek, server: tuple[str, Path]) -> None:  # type: ignore[no-untyped-def]
+def test_every_operation_with_boto3(rek: Any) -> None:
     obama1, obama2 = photo("faces/barack_obama/1.jpg"), photo("faces/barack_obama/2.jpg")
     biden = photo("faces/joe_biden/2.jpg")
     faces = _check("DetectFaces", rek.detect_faces(Image={"Bytes": obama1}, Attributes=["ALL"]))
@@ -127,12 +80,9 @@ def test_every_operation_with_boto3(rek, server: tuple[str, Path]) -> None:  # t
     deleted = _check("DeleteFaces", rek.delete_faces(CollectionId="household", FaceIds=[face_id]))
     assert deleted["DeletedFaces"] == [face_id]
     _check("DeleteCollection", rek.delete_collection(CollectionId="household"))
-    # The store is the one given with --store after the command.
-    _, store = server
-    assert store.exists()
 
 
-def test_errors_are_boto3_modelled_exceptions(rek) -> None:  # type: ignore[no-untyped-def]
+def test_errors_are_boto3_modelled_exceptions(rek: Any) -> None:
     with pytest.raises(rek.exceptions.ResourceNotFoundException) as missing:
         rek.describe_collection(CollectionId="nope")
     error = missing.value.response
@@ -146,7 +96,7 @@ def test_errors_are_boto3_modelled_exceptions(rek) -> None:  # type: ignore[no-u
         rek.detect_faces(Image={"Bytes": b"GIF89a not a jpeg"})
 
 
-def test_double_take_sequence(rek) -> None:  # type: ignore[no-untyped-def]
+def test_double_take_sequence(rek: Any) -> None:
     """Double Take's calls: DescribeCollection → CreateCollection on ResourceNotFound →
     IndexFaces → SearchFacesByImage (and its "no faces" error) → DeleteFaces."""
     collection = "double-take"
@@ -188,8 +138,8 @@ def _post(url: str, body: bytes, target: str | None, content_type: str | None = 
         return err.code, json.loads(err.read())
 
 
-def test_fuzzed_requests_get_typed_client_errors(server: tuple[str, Path]) -> None:
-    url, _ = server
+def test_fuzzed_requests_get_typed_client_errors(server_url: ServerUrl) -> None:
+    url = server_url
     target = "RekognitionService."
     cases: list[tuple[bytes, str | None]] = [
         (b"{not json", target + "DetectFaces"),
@@ -227,15 +177,15 @@ def test_fuzzed_requests_get_typed_client_errors(server: tuple[str, Path]) -> No
     assert status == 200 and "CollectionIds" in response
 
 
-def test_huge_body_is_a_typed_error(server: tuple[str, Path]) -> None:
-    url, _ = server
+def test_huge_body_is_a_typed_error(server_url: ServerUrl) -> None:
+    url = server_url
     status, error = _post(url, b'{"Image": {"Bytes": "' + b"A" * (17 * 1024 * 1024) + b'"}}',
                           "RekognitionService.DetectFaces")
     assert status == 400 and error["__type"] == "ImageTooLargeException"
 
 
-def test_reference_metrics_on_metrics_endpoint(rek, server: tuple[str, Path]) -> None:  # type: ignore[no-untyped-def]
-    url, _ = server
+def test_reference_metrics_on_metrics_endpoint(rek: Any, server_url: ServerUrl) -> None:
+    url = server_url
     rek.detect_faces(Image={"Bytes": photo("groups/fr_obama_and_biden.jpg")})
     with pytest.raises(rek.exceptions.ResourceNotFoundException):
         rek.list_faces(CollectionId="missing")
@@ -261,3 +211,38 @@ def test_non_loopback_without_auth_refuses_to_start(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "refusing to serve on 0.0.0.0 without --auth" in result.stderr
+
+
+async def test_streamproc_run_serves_the_same_api(tmp_path: Path) -> None:
+    """One process for cameras and the API: a deployment with HTTP enabled answers boto3,
+    and its NATS service counts in the same /metrics."""
+    import asyncio
+
+    import nats
+
+    from streamproc.runtime.deployment import parse_deployment
+    from streamproc.runtime.runtime import Runtime
+    from streamproc.transport.service import RemoteClient
+
+    deployment = parse_deployment({"store": str(tmp_path / "store"),
+                                   "http": {"enabled": True, "port": 0}})
+    runtime = Runtime(deployment)
+    await runtime.start()
+    try:
+        url = f"http://127.0.0.1:{runtime.http_port}"
+        rek = boto3_client(url)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, lambda: rek.create_collection(CollectionId="door"))
+        described = await loop.run_in_executor(
+            None, lambda: rek.describe_collection(CollectionId="door"))
+        assert described["FaceCount"] == 0
+        nc = await nats.connect(runtime.nats_url)
+        listed = await RemoteClient(nc).call("ListCollections", {})
+        await nc.close()
+        assert listed["CollectionIds"] == ["door"]
+        text = await loop.run_in_executor(
+            None, lambda: urllib.request.urlopen(f"{url}/metrics", timeout=10).read().decode())
+    finally:
+        await runtime.close()
+    assert 'streamproc_successful_request_count_total{operation="CreateCollection"} 1.0' in text
+    assert 'streamproc_successful_request_count_total{operation="ListCollections"} 1.0' in text

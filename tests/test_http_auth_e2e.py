@@ -13,13 +13,11 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 from botocore import UNSIGNED
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.test_http_api import photo, start_server, stop_server
+from tests.http_server import ServerUrl, boto3_client, photo, start_server, stop_server
 
 DOOR_SECRET = "door-secret-0123456789abcdefghij"
 ADMIN_SECRET = "admin-secret-0123456789abcdefghi"
@@ -41,28 +39,24 @@ AUTH = {
 
 
 @pytest.fixture(scope="module")
-def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerUrl, Path]]:
     tmp = tmp_path_factory.mktemp("auth")
     auth = tmp / "auth.json"
     auth.write_text(json.dumps(AUTH))
-    proc, url = start_server(tmp, "--store", str(tmp / "store"), "--auth", str(auth))
-    yield url, tmp / "serve.log"
-    stop_server(proc)
+    (tmp / "store").mkdir()
+    url = start_server(tmp / "store", tmp, "--auth", str(auth))
+    yield url, url.stderr_path
+    stop_server(url.process)
 
 
-def client(url: str, key: str, secret: str, **config: object):  # type: ignore[no-untyped-def]
-    return boto3.client(
-        "rekognition", endpoint_url=url, region_name="us-east-1",
-        aws_access_key_id=key, aws_secret_access_key=secret,
-        config=Config(retries={"max_attempts": 1}, **config),  # type: ignore[arg-type]
-    )
+client = boto3_client
 
 
 def code(exc: pytest.ExceptionInfo[ClientError]) -> str:
     return str(exc.value.response["Error"]["Code"])
 
 
-def test_keys_and_policies_are_enforced(secured: tuple[str, Path]) -> None:
+def test_keys_and_policies_are_enforced(secured: tuple[ServerUrl, Path]) -> None:
     url, log = secured
     admin = client(url, "AKIAADMIN0000000001", ADMIN_SECRET)
     admin.create_collection(CollectionId="household")
@@ -92,7 +86,7 @@ def test_keys_and_policies_are_enforced(secured: tuple[str, Path]) -> None:
     assert DOOR_SECRET not in text and ADMIN_SECRET not in text
 
 
-def test_bad_credentials_get_aws_errors(secured: tuple[str, Path]) -> None:
+def test_bad_credentials_get_aws_errors(secured: tuple[ServerUrl, Path]) -> None:
     url, log = secured
     with pytest.raises(ClientError) as wrong_secret:
         client(url, "AKIADOOR00000000001", "not-the-secret").list_collections()
