@@ -126,7 +126,8 @@ async def test_a_failing_frame_handler_is_reported_and_the_stream_goes_on(
     assert f"{line} {float(len(flaky.failed))}" in metrics
     # The reference's metrics count per-frame operations too.
     failures, successes = len(flaky.failed), stats.analysed - len(flaky.failed)
-    assert f'streamproc_server_error_count_total{{operation="FlakyFaces"}} {failures:.1f}' in metrics
+    errors_line = 'streamproc_server_error_count_total{operation="FlakyFaces"}'
+    assert f"{errors_line} {failures:.1f}" in metrics
     assert (f'streamproc_successful_request_count_total{{operation="FlakyFaces"}} '
             f"{successes:.1f}") in metrics
 
