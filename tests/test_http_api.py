@@ -246,3 +246,38 @@ async def test_streamproc_run_serves_the_same_api(tmp_path: Path) -> None:
         await runtime.close()
     assert 'streamproc_successful_request_count_total{operation="CreateCollection"} 1.0' in text
     assert 'streamproc_successful_request_count_total{operation="ListCollections"} 1.0' in text
+
+
+def test_store_before_serve_and_s3_buckets(tmp_path: Path) -> None:
+    """`streamproc --store DIR serve --buckets FILE`: the store given before the command, and
+    Image.S3Object from a directory bucket (keys never leave it)."""
+    import shutil
+
+    from tests.http_server import STREAMPROC, stop_server
+
+    bucket = tmp_path / "photos"
+    (bucket / "people").mkdir(parents=True)
+    shutil.copy(Path(__file__).parent / "data/faces/joe_biden/2.jpg", bucket / "people/joe.jpg")
+    (tmp_path / "secret.jpg").write_bytes(photo("faces/joe_biden/1.jpg"))
+    buckets = tmp_path / "buckets.json"
+    buckets.write_text(json.dumps({"photos": {"path": str(bucket)}}))
+    store = tmp_path / "store"
+    out = (tmp_path / "out").open("wb")
+    proc = subprocess.Popen([*STREAMPROC, "--store", str(store), "serve", "--port", "0",
+                             "--buckets", str(buckets)], stdout=out, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while "API at" not in (text := (tmp_path / "out").read_text()):
+            assert proc.poll() is None and time.monotonic() < deadline, text
+            time.sleep(0.1)
+        rek = boto3_client(text.split("API at ", 1)[1].split()[0])
+        faces = rek.detect_faces(Image={"S3Object": {"Bucket": "photos", "Name": "people/joe.jpg"}})
+        assert len(faces["FaceDetails"]) == 1
+        for key in ("../secret.jpg", "people/../../secret.jpg", str(tmp_path / "secret.jpg")):
+            with pytest.raises(rek.exceptions.InvalidS3ObjectException):
+                rek.detect_faces(Image={"S3Object": {"Bucket": "photos", "Name": key}})
+        rek.create_collection(CollectionId="before")
+    finally:
+        stop_server(proc)  # type: ignore[arg-type]
+        out.close()
+    assert list(store.iterdir())  # the store given before `serve` holds the collection

@@ -113,3 +113,29 @@ def test_bad_credentials_get_aws_errors(secured: tuple[ServerUrl, Path]) -> None
     assert json.loads(old.value.read())["__type"] == "InvalidSignatureException"
     text = log.read_text()
     assert ADMIN_SECRET not in text and "0" * 64 not in text
+
+
+def test_rate_limit_per_key_and_operation(secured: tuple[ServerUrl, Path]) -> None:
+    """Collection management allows 5 requests/s per key: a burst of 16 at once is partly
+    refused with ProvisionedThroughputExceededException; another key's bucket is untouched."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    url, _ = secured
+    admin = client(url, "AKIAADMIN0000000001", ADMIN_SECRET)
+
+    def call(_: int) -> str:
+        try:
+            admin.list_collections()
+            return "ok"
+        except ClientError as err:
+            return str(err.response["Error"]["Code"])
+
+    with ThreadPoolExecutor(16) as pool:
+        codes = list(pool.map(call, range(16)))
+    assert "ok" in codes and "ProvisionedThroughputExceededException" in codes
+    assert set(codes) == {"ok", "ProvisionedThroughputExceededException"}
+    # The door key has its own bucket (and only SearchFacesByImage/DetectFaces rights).
+    door = client(url, "AKIADOOR00000000001", DOOR_SECRET)
+    found = door.search_faces_by_image(
+        CollectionId="household", Image={"Bytes": photo("faces/joe_biden/1.jpg")})
+    assert found["ResponseMetadata"]["HTTPStatusCode"] == 200

@@ -23,6 +23,13 @@ async def _serve(args: argparse.Namespace) -> int:
         overrides["store"] = Path(args.store)
     if args.threads:
         overrides["threads"] = args.threads
+    if args.buckets:
+        import json
+
+        try:
+            overrides["buckets"] = json.loads(Path(args.buckets).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"--buckets {args.buckets}: {exc}") from None
     engine = Engine(Settings(**overrides))
     server = ApiServer(
         engine, host=args.host, port=args.port,
@@ -64,6 +71,8 @@ def add_commands(sub: Any) -> None:
     # Also accepted after the command (`streamproc serve --store DIR`).
     p.add_argument("--store", default=argparse.SUPPRESS, help="collection store directory")
     p.add_argument("--auth", help="auth file (JSON users, keys and policies; README)")
+    p.add_argument("--buckets", help="JSON file naming the buckets Image.S3Object may read "
+                   "(default: $STREAMPROC_BUCKETS; README, Images in S3 buckets)")
     p.add_argument("--insecure", action="store_true",
                    help="allow a non-loopback address without --auth")
     p.add_argument("--workers", type=int, default=2, help="requests analysed in parallel")
