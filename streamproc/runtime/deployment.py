@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     StringConstraints,
     ValidationError,
     create_model,
@@ -90,6 +91,42 @@ class NatsConfig(_Config):
         if isinstance(value, str) and value != "embedded":
             return [value]
         return value
+
+
+class MqttConfig(_Config):
+    """MQTT for Home Assistant and other MQTT tools, from the embedded nats-server.
+
+    With ``nats.url: embedded`` this opens the embedded server's MQTT listener on
+    ``host:port``; with an external NATS it names that server's MQTT listener (configured
+    there: README, Home Assistant). streamproc publishes retained state and Home Assistant
+    discovery through an MQTT connection with a last will.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=0, le=65535, description="0: any free port")
+    user: str | None = None
+    password: SecretStr | None = None
+    token: SecretStr | None = None
+    topic_prefix: str = Field(default="streamproc", pattern=r"^[A-Za-z0-9_\-]+$")
+    discovery: bool = Field(default=True, description="Home Assistant MQTT discovery")
+    discovery_prefix: str = Field(default="homeassistant", pattern=r"^[A-Za-z0-9_\-]+$")
+    insecure: bool = Field(default=False, description="allow a non-loopback host without auth")
+
+    @model_validator(mode="after")
+    def _credentials(self) -> MqttConfig:
+        if (self.user is None) != (self.password is None):
+            raise ValueError("give both user and password, or neither")
+        if self.user is not None and self.token is not None:
+            raise ValueError("give user/password or token, not both")
+        if (
+            self.user is None and self.token is None and not self.insecure
+            and self.host not in ("127.0.0.1", "::1", "localhost")
+        ):
+            raise ValueError(
+                f"MQTT on {self.host} without user/password or token: anyone on the network "
+                "could read your visitors; set credentials or insecure: true"
+            )
+        return self
 
 
 class HttpConfig(_Config):
@@ -195,6 +232,7 @@ class Deployment(_Config):
     threads: int | None = Field(default=None, ge=1, description="onnxruntime threads per model")
     http: HttpConfig = Field(default_factory=HttpConfig)
     service: bool = Field(default=True, description="answer rekognition.* requests on NATS")
+    mqtt: MqttConfig | None = Field(default=None, description="MQTT and Home Assistant")
     streams: list[StreamConfig] = Field(default_factory=list)
     buckets: dict[BucketName, BucketConfig] | None = Field(
         default=None, description="Image.S3Object buckets; unset: STREAMPROC_BUCKETS"

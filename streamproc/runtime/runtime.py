@@ -15,6 +15,7 @@ from streamproc.engine import Engine
 from streamproc.http.api import MAX_BODY_BYTES, RekognitionHttpApi
 from streamproc.http.server import build_api, check_bind
 from streamproc.http.throttle import RateLimiter
+from streamproc.mqtt import MqttBridge
 from streamproc.runtime.deployment import Deployment, NatsConfig
 from streamproc.runtime.metrics import RuntimeMetrics
 from streamproc.runtime.stream import StreamRunner
@@ -22,7 +23,7 @@ from streamproc.settings import Settings
 from streamproc.sources import Source, create_source, register_source
 from streamproc.sources.registry import source_scheme
 from streamproc.sources.whip import WhipServer
-from streamproc.transport.nats_server import EmbeddedNatsServer
+from streamproc.transport.nats_server import EmbeddedNatsServer, MqttListener
 from streamproc.transport.publisher import Publisher
 from streamproc.transport.service import RekognitionService
 
@@ -79,6 +80,8 @@ class Runtime:
         self.service: RekognitionService | None = None
         self.whip: WhipServer | None = None
         self.api: RekognitionHttpApi | None = None
+        self.mqtt: MqttBridge | None = None
+        self.mqtt_port: int | None = None
         self.http_runner: web.AppRunner | None = None
         self.http_port: int | None = None
         self.streams: dict[str, StreamRunner] = {}
@@ -97,12 +100,49 @@ class Runtime:
     async def _start_nats(self) -> list[str]:
         nats = self.deployment.nats
         if nats.url == "embedded":
-            self.nats_server = EmbeddedNatsServer(jetstream=True)
+            mqtt = self.deployment.mqtt
+            listener = None
+            if mqtt is not None:
+                listener = MqttListener(
+                    host=mqtt.host,
+                    port=mqtt.port,
+                    username=mqtt.user,
+                    password=mqtt.password.get_secret_value() if mqtt.password else None,
+                    token=mqtt.token.get_secret_value() if mqtt.token else None,
+                )
+            # With MQTT, JetStream keeps the retained messages (Home Assistant discovery,
+            # last states): keep them with the store so they survive a restart, and so the
+            # entities of streams removed meanwhile can be found and cleared.
+            store_dir = self.engine.context.settings.store / "nats" if listener else None
+            self.nats_server = EmbeddedNatsServer(
+                jetstream=True, mqtt=listener, store_dir=store_dir
+            )
             url = await self.nats_server.start_async()
             log.info("embedded nats-server %s at %s", self.nats_server.version, url)
             return [url]
         assert isinstance(nats.url, list)
         return list(nats.url)
+
+    async def _start_mqtt(self) -> None:
+        """The MQTT side: the embedded server's listener, or an external server's."""
+        mqtt = self.deployment.mqtt
+        assert mqtt is not None
+        port = mqtt.port
+        if self.nats_server is not None and self.nats_server.mqtt_port is not None:
+            port = self.nats_server.mqtt_port
+        password = mqtt.password or mqtt.token
+        self.mqtt = MqttBridge(
+            mqtt.host,
+            port,
+            [s.id for s in self.deployment.streams],
+            user=mqtt.user if mqtt.user is not None else ("token" if mqtt.token else None),
+            password=password.get_secret_value() if password is not None else None,
+            prefix=mqtt.topic_prefix,
+            discovery=mqtt.discovery,
+            discovery_prefix=mqtt.discovery_prefix,
+        )
+        await self.mqtt.start()
+        self.mqtt_port = port
 
     def _source_for(self, index: int) -> tuple[Source, str]:
         stream = self.deployment.streams[index]
@@ -148,6 +188,8 @@ class Runtime:
             raise NatsUnavailableError(
                 f"cannot connect to NATS at {', '.join(servers)}: {reason!r}"
             ) from exc
+        if self.deployment.mqtt is not None:
+            await self._start_mqtt()
         if self.deployment.service:
             self.service = RekognitionService(
                 self.engine, max_workers=self.deployment.workers, metrics=self.metrics.operations,
@@ -194,6 +236,7 @@ class Runtime:
                 executor=self._executor,
                 source_label=label,
                 metrics=self.metrics,
+                sinks=[self.mqtt] if self.mqtt is not None else [],
             )
 
     async def run(self, *, until_done: bool = False, close: bool = True) -> None:
@@ -244,6 +287,9 @@ class Runtime:
             api.close()
         for stream in self.streams.values():
             await stream.source.close()
+        bridge, self.mqtt = self.mqtt, None
+        if bridge is not None:
+            await bridge.stop()
         publisher, self.publisher = self.publisher, None
         if publisher is not None:
             await publisher.close()

@@ -29,6 +29,7 @@ from streamproc.runtime.frame_input import FrameInput
 from streamproc.runtime.frame_result import FrameClock, FrameError, FrameRecord, FrameResult
 from streamproc.runtime.metrics import RuntimeMetrics
 from streamproc.runtime.observers import FrameObserver
+from streamproc.runtime.sinks import EventSink
 from streamproc.shapes import FrameSection, Shape
 from streamproc.sources import Frame, Source, SourceState, StatusEvent
 from streamproc.transport.publisher import (
@@ -66,8 +67,10 @@ class StreamRunner:
         executor: Executor,
         source_label: str,
         metrics: RuntimeMetrics | None = None,
+        sinks: Sequence[EventSink] = (),
     ) -> None:
         self.config = config
+        self.sinks = list(sinks)
         self.source = source
         self.engine = engine
         self.publisher = publisher
@@ -112,6 +115,15 @@ class StreamRunner:
             log.info("%s: %s %s", self.config.id, kind,
                      getattr(event, "VisitorId", "")[:8] or getattr(event, "Label", ""))
             await self._publish(events_subject(self.config.id), event)
+        self._to_sinks("on_events", events)
+
+    def _to_sinks(self, method: str, *args: Any) -> None:
+        """Hand events or a state change to every sink; a failing sink only logs."""
+        for sink in self.sinks:
+            try:
+                getattr(sink, method)(self.config.id, *args)
+            except Exception:
+                log.exception("%s: event sink %s failed", self.config.id, type(sink).__name__)
 
     async def _report_errors(self, clock: FrameClock, errors: Sequence[FrameError]) -> None:
         """Each failure on the status subject as an ``Error`` record: the stream's state (the
@@ -181,6 +193,7 @@ class StreamRunner:
             "RetryInSeconds": event.retry_in,
         }
         self._soon(self._publish(status_subject(self.config.id), payload))
+        self._to_sinks("on_status", event.state.value.upper(), event.reason)
         if event.state in (SourceState.OFFLINE, SourceState.STOPPED):
             last = self._last_clock or FrameClock(0.0, time.time(), 0)
             clock = FrameClock(last.offset, time.time(), last.frame_number)
@@ -294,5 +307,6 @@ class StreamRunner:
                     "Timestamp": time.time(),
                 },
             )
+            self._to_sinks("on_status", "STOPPED", reason)
             hook.streamproc_stream_stopped(stream_id=self.config.id, reason=reason)
         return reason

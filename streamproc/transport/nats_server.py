@@ -24,12 +24,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import Self
 
 __all__ = [
     "MIN_NATS_SERVER_VERSION",
+    "MqttListener",
     "EmbeddedNatsServer",
     "NatsServerError",
     "locate_nats_server",
@@ -95,6 +97,30 @@ def _die_with_parent_preexec(parent_pid: int) -> Callable[[], None]:
 DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024
 
 
+_MQTT_LISTENING = re.compile(r"Listening for MQTT clients on mqtt://\S+:(?P<port>\d+)")
+
+
+@dataclass(frozen=True)
+class MqttListener:
+    """The embedded server's MQTT listener (nats-server speaks MQTT 3.1.1 itself)."""
+
+    host: str = "127.0.0.1"
+    port: int = 1883  # 0: any free port (read back as ``mqtt_port``)
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+
+    def config(self) -> str:
+        auth = ""
+        if self.username is not None:
+            auth = (f"  authorization {{ username: {json.dumps(self.username)}, "
+                    f"password: {json.dumps(self.password or '')} }}\n")
+        elif self.token is not None:
+            auth = f"  authorization {{ token: {json.dumps(self.token)} }}\n"
+        port = self.port if self.port else -1
+        return f"mqtt {{\n  host: {json.dumps(self.host)}\n  port: {port}\n{auth}}}\n"
+
+
 class EmbeddedNatsServer:
     """A nats-server child process with JetStream, bound to loopback.
 
@@ -117,6 +143,7 @@ class EmbeddedNatsServer:
         binary: str | os.PathLike[str] | None = None,
         extra_args: Sequence[str] = (),
         max_payload: int | None = DEFAULT_MAX_PAYLOAD,
+        mqtt: MqttListener | None = None,
         start_timeout: float = 10.0,
         stop_timeout: float = 5.0,
     ) -> None:
@@ -127,6 +154,8 @@ class EmbeddedNatsServer:
         self._binary = Path(binary) if binary is not None else None
         self.extra_args = tuple(extra_args)
         self.max_payload = max_payload
+        self.mqtt = mqtt
+        self.mqtt_port: int | None = None
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self._proc: subprocess.Popen[bytes] | None = None
@@ -250,9 +279,11 @@ class EmbeddedNatsServer:
             assert store is not None
             store.mkdir(parents=True, exist_ok=True)
             args += ["-js", "-sd", str(store)]
-        if self.max_payload is not None:
+        config_text = self._config_text()
+        if config_text:
             config = self._run_dir / "nats.conf"
-            config.write_text(f"max_payload: {int(self.max_payload)}\n")
+            config.write_text(config_text)
+            config.chmod(0o600)  # it may hold the MQTT password
             args += ["-c", str(config)]
         args += list(self.extra_args)
         self._log_path = self._run_dir / "nats-server.log"
@@ -271,6 +302,29 @@ class EmbeddedNatsServer:
         self._url = None
         log.debug("started nats-server pid %d: %s", self._proc.pid, " ".join(args))
 
+    def _config_text(self) -> str:
+        """The config file: the payload limit, and the MQTT listener when asked for (which
+        needs JetStream and a server name)."""
+        lines = []
+        if self.max_payload is not None:
+            lines.append(f"max_payload: {int(self.max_payload)}\n")
+        if self.mqtt is not None:
+            if not self.jetstream:
+                raise NatsServerError("the MQTT listener needs JetStream (jetstream=True)")
+            lines.append(f"server_name: streamproc_{os.getpid()}\n")
+            lines.append(self.mqtt.config())
+        return "".join(lines)
+
+    def _mqtt_ready(self) -> bool:
+        """True once the log names the MQTT listener (its port is read from there)."""
+        if self.mqtt is None:
+            return True
+        match = _MQTT_LISTENING.search(self._log_path.read_text(errors="replace"))
+        if match is None:
+            return False
+        self.mqtt_port = int(match["port"])
+        return True
+
     def _poll_ready(self) -> str | None:
         assert self._proc is not None
         if self._proc.poll() is not None:
@@ -286,6 +340,8 @@ class EmbeddedNatsServer:
             return None
         url = str(clients[0])
         port = int(url.rsplit(":", 1)[1])
+        if not self._mqtt_ready():
+            return None
         # The ports file is written once listeners are up; one connect proves it cheaply.
         try:
             with socket.create_connection((self.host, port), timeout=0.5):
