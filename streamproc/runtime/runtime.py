@@ -199,7 +199,8 @@ class Runtime:
         needs_whip = any(s.whip is not None for s in self.deployment.streams)
         http = self.deployment.http
         if needs_whip or http.enabled:
-            check_bind(http.host, auth=http.auth is not None, insecure=http.insecure)
+            if http.enabled and http.api:  # WHIP alone is guarded by its stream tokens
+                check_bind(http.host, auth=http.auth is not None, insecure=http.insecure)
             app = web.Application(client_max_size=MAX_BODY_BYTES)
             self.metrics.add_routes(app)
             if http.enabled and http.api:
