@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import sys
 import textwrap
 from pathlib import Path
@@ -42,7 +43,7 @@ def test_misspelled_hook_fails_loudly() -> None:
         pm.check_pending()
 
 
-def test_third_party_plugin_package_is_discovered(
+async def test_third_party_plugin_package_is_discovered(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A separately installed distribution with a ``streamproc`` entry point shows up."""
@@ -72,7 +73,32 @@ def test_third_party_plugin_package_is_discovered(
     monkeypatch.syspath_prepend(str(tmp_path))
     try:
         local = Client(store=tmp_path / "store")
-        data = (Path(__file__).parent / "data/groups/fr_two_people.jpg").read_bytes()
-        assert local.count_faces(Image={"Bytes": data}) == {"FaceCount": 2}
+        image_path = Path(__file__).parent / "data/groups/fr_two_people.jpg"
+        data = image_path.read_bytes()
+        response = local.count_faces(Image={"Bytes": data})
+        assert response["FaceCount"] == 2 and response["ResponseMetadata"]["HTTPStatusCode"] == 200
+        # Every front door, with no extra code: the CLI ...
+        from streamproc.cli.main import build_parser
+
+        args = build_parser().parse_args(["count-faces", "--image", str(image_path)])
+        assert args.operation.name == "CountFaces"
+        # ... and the HTTP API (the NATS service is checked for every operation elsewhere).
+        from aiohttp import web
+        from aiohttp.test_utils import TestClient, TestServer
+
+        from streamproc.http.api import RekognitionHttpApi
+        from streamproc.runtime.metrics import RuntimeMetrics
+
+        api = RekognitionHttpApi(local.engine, metrics=RuntimeMetrics().operations)
+        app = web.Application(client_max_size=16 * 1024 * 1024)
+        api.add_routes(app)
+        async with TestClient(TestServer(app)) as http:
+            reply = await http.post(
+                "/", json={"Image": {"Bytes": base64.b64encode(data).decode()}},
+                headers={"X-Amz-Target": "RekognitionService.CountFaces"},
+            )
+            assert reply.status == 200
+            assert await reply.json(content_type=None) == {"FaceCount": 2}
+        api.close()
     finally:
         sys.modules.pop("face_counter", None)
