@@ -9,15 +9,11 @@ way botocore's JSON parser and the JS SDK read them. Only this module knows the 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-from datetime import datetime
 from typing import Any, Final
 
-import numpy as np
-
 from streamproc.errors import RekognitionError
+from streamproc.transport.codec import Codec, CodecError
 
 __all__ = [
     "CONTENT_TYPE",
@@ -32,7 +28,7 @@ __all__ = [
 
 CONTENT_TYPE: Final = "application/x-amz-json-1.1"
 TARGET_PREFIX: Final = "RekognitionService."
-_BLOB_KEY: Final = "Bytes"
+_JSON: Final = Codec("json")
 
 
 class SerializationException(RekognitionError):
@@ -55,48 +51,21 @@ def operation_from_target(target: str | None, known: set[str] | dict[str, Any]) 
     return name
 
 
-def _decode_blobs(obj: Any, path: str) -> Any:
-    if isinstance(obj, dict):
-        for key, value in obj.items():
-            where = f"{path}.{key}" if path else key
-            if key == _BLOB_KEY and isinstance(value, str):
-                try:
-                    obj[key] = base64.b64decode(value, validate=True)
-                except (binascii.Error, ValueError):
-                    raise SerializationException(f"{where} is not valid base64") from None
-            else:
-                _decode_blobs(value, where)
-    elif isinstance(obj, list):
-        for i, item in enumerate(obj):
-            _decode_blobs(item, f"{path}[{i}]")
-    return obj
-
-
 def decode_request(body: bytes) -> dict[str, Any]:
     """The request parameters, blobs as bytes; an empty body is an empty request."""
     if not body.strip():
         return {}
     try:
-        params = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SerializationException(f"the request body is not valid JSON: {exc}") from None
-    if not isinstance(params, dict):
-        raise SerializationException("the request body must be a JSON object")
-    return _decode_blobs(params, "")  # type: ignore[no-any-return]
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, bytes | bytearray | memoryview):
-        return base64.b64encode(bytes(value)).decode("ascii")
-    if isinstance(value, datetime):
-        return value.timestamp()  # the JSON protocol's timestamps: epoch seconds
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"cannot encode {type(value).__name__}")
+        return _JSON.decode(body)
+    except CodecError as exc:
+        raise SerializationException(
+            f"the request body is not a valid JSON object: {exc}"
+        ) from None
 
 
 def encode_response(response: dict[str, Any]) -> bytes:
-    return json.dumps(response, default=_default, separators=(",", ":")).encode()
+    """JSON with base64 blobs and epoch-seconds timestamps (the codec NATS JSON uses)."""
+    return _JSON.encode(response)
 
 
 def encode_error(error: RekognitionError) -> bytes:
