@@ -218,3 +218,24 @@ def test_mqtt_settings_are_validated() -> None:
     with pytest.raises(DeploymentError, match="both user and password"):
         parse_deployment({"mqtt": {"user": "ha"}})
     assert parse_deployment({"mqtt": {"host": "0.0.0.0", "insecure": True}}).mqtt is not None
+
+
+async def test_token_authentication() -> None:
+    """``mqtt: {token: ...}``: MQTT clients give the token as their password."""
+    from streamproc.mqtt import MqttBridge, MqttUnavailableError
+    from streamproc.transport.nats_server import EmbeddedNatsServer, MqttListener
+
+    server = EmbeddedNatsServer(mqtt=MqttListener(port=0, token="token-0123456789"))
+    await server.start_async()
+    try:
+        assert server.mqtt_port is not None
+        good = MqttBridge("127.0.0.1", server.mqtt_port, ["door"], user="token",
+                          password="token-0123456789", discovery=False)
+        await good.start(timeout=10)
+        await good.stop()
+        bad = MqttBridge("127.0.0.1", server.mqtt_port, ["door"], user="token",
+                         password="wrong", discovery=False)
+        with pytest.raises(MqttUnavailableError, match="Not authorized"):
+            await bad.start(timeout=10)
+    finally:
+        server.stop()
