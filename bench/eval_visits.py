@@ -59,6 +59,7 @@ class ClipReport:
     events: list[dict[str, Any]] = field(repr=False)
     people: list[PersonReport] = field(default_factory=list)
     observer_ms: float = 0.0  # mean time per analysed frame in the observers (tracking)
+    idle_frames: int = 0  # frames motion gating left unanalysed
 
     def of_kind(self, kind: str) -> list[dict[str, Any]]:
         return [e for e in self.events if e.get("EventType") == kind]
@@ -121,7 +122,8 @@ class ClipReport:
             f"{self.clip:<11} visits {self.visits:>2}  correct {self.correct}/"
             f"{self.named_people}  wrong {len(self.wrong)}  switches {self.switches}  "
             f"unknown {self.unknown_announcements} (truth {unknown_truth})  "
-            f"frames {len(self.frames)}  observers {self.observer_ms:.2f} ms/frame  "
+            f"frames {len(self.frames)} (+{self.idle_frames} idle)  "
+            f"observers {self.observer_ms:.2f} ms/frame  "
             f"to name: {to_name}"
         )
 
@@ -167,6 +169,7 @@ async def evaluate_clip(
     store: Path,
     fps: float = 5.0,
     events: dict[str, Any] | None = None,
+    motion: bool = True,
 ) -> ClipReport:
     """Index the clip's gallery, stream the clip, and score what a subscriber received."""
     import nats
@@ -201,6 +204,7 @@ async def evaluate_clip(
             "fps": fps,
             "realtime": False,
             "operations": [{"operation": "SearchFacesByImage", "CollectionId": collection}],
+            "motion": {"enabled": motion},
             **({"events": events} if events else {}),
         }],
     })
@@ -218,6 +222,7 @@ async def evaluate_clip(
         await runtime.run(until_done=True)
         stats = runtime.streams[stream_id].stats
         observer_ms = 1000 * stats.observer_seconds / max(1, stats.analysed)
+        idle_frames = stats.idle_skipped
         await nc.flush()
         for _ in range(50):  # the last records are in flight
             if any(e.get("EventType") == "VisitorLeft" for e in received[-1:]) or not received:
@@ -227,13 +232,17 @@ async def evaluate_clip(
     finally:
         await nc.close()
     frames.sort(key=lambda r: r["InputInformation"]["FrameNumber"])
-    report = ClipReport(clip, frames, received, observer_ms=observer_ms)
+    report = ClipReport(clip, frames, received, observer_ms=observer_ms, idle_frames=idle_frames)
     _score(report, spec.get("visits", []))
     return report
 
 
 async def evaluate(
-    clips: list[str] | None = None, *, fps: float = 5.0, nats_url: str | None = None
+    clips: list[str] | None = None,
+    *,
+    fps: float = 5.0,
+    nats_url: str | None = None,
+    motion: bool = True,
 ) -> list[ClipReport]:
     from streamproc.transport import EmbeddedNatsServer
 
@@ -246,7 +255,7 @@ async def evaluate(
         with tempfile.TemporaryDirectory(prefix="eval-visits-") as tmp:
             return [
                 await evaluate_clip(name, specs[name], nats_url=nats_url,
-                                    store=Path(tmp) / "store", fps=fps)
+                                    store=Path(tmp) / "store", fps=fps, motion=motion)
                 for name in (clips or list(specs))
             ]
     finally:
@@ -259,8 +268,9 @@ def main() -> None:
     parser.add_argument("clips", nargs="*", help="clip names (default: all)")
     parser.add_argument("--fps", type=float, default=5.0, help="analysed frames per second")
     parser.add_argument("--events", action="store_true", help="print every visitor event")
+    parser.add_argument("--no-motion", action="store_true", help="analyse every frame")
     args = parser.parse_args()
-    reports = asyncio.run(evaluate(args.clips or None, fps=args.fps))
+    reports = asyncio.run(evaluate(args.clips or None, fps=args.fps, motion=not args.no_motion))
     for report in reports:
         print(report.summary())
         if args.events:

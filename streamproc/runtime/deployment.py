@@ -195,6 +195,21 @@ class EventsConfig(_Config):
         return self
 
 
+Point = tuple[Annotated[float, Field(ge=0, le=1)], Annotated[float, Field(ge=0, le=1)]]
+
+
+class MotionConfig(_Config):
+    """Motion gating: with nothing moving and nobody tracked, a frame runs no model."""
+
+    enabled: bool = True
+    threshold: float = Field(default=25, gt=0, le=255, description="grey levels that count")
+    min_area: float = Field(default=0.002, ge=0, le=1, description="changed fraction that moves")
+    mask: list[Annotated[list[Point], Field(min_length=3)]] = Field(
+        default_factory=list,
+        description="polygons (x, y ratios) where motion is ignored: a street, a tree",
+    )
+
+
 class LabelEventsConfig(_Config):
     """Announce the first sighting of each of these labels per session (needs DetectLabels)."""
 
@@ -215,6 +230,7 @@ class StreamConfig(_Config):
     realtime: bool = True
     operations: list[OperationConfig] = Field(min_length=1)
     events: EventsConfig = Field(default_factory=EventsConfig)
+    motion: MotionConfig = Field(default_factory=MotionConfig)
     label_events: LabelEventsConfig | None = None
 
     @model_validator(mode="after")

@@ -75,6 +75,7 @@ class _InputInformation(Shape):
     Width: int
     Height: int
     SkippedFrames: int
+    IdleSkippedFrames: int = 0  # of SkippedFrames: no motion and nobody tracked
 
 
 class FrameRecord(Shape):
@@ -87,7 +88,7 @@ class FrameRecord(Shape):
 
     @classmethod
     def of(
-        cls, result: FrameResult, *, source: str, server_time: float, skipped: int
+        cls, result: FrameResult, *, source: str, server_time: float, skipped: int, idle: int = 0
     ) -> FrameRecord:
         frame = result.frame
         return cls(
@@ -101,6 +102,7 @@ class FrameRecord(Shape):
                 Width=frame.width,
                 Height=frame.height,
                 SkippedFrames=skipped,
+                IdleSkippedFrames=idle,
             ),
             sections=result.sections,
         )

@@ -15,7 +15,7 @@ from typing import Protocol, runtime_checkable
 from streamproc.runtime.frame_result import FrameClock, FrameResult
 from streamproc.shapes import Shape
 
-__all__ = ["FrameObserver"]
+__all__ = ["FrameObserver", "busy"]
 
 
 @runtime_checkable
@@ -32,3 +32,10 @@ class FrameObserver(Protocol):
     def end(self, clock: FrameClock, reason: str) -> Sequence[Shape]:
         """The stream went offline, restarted or stopped: close what is open (e.g. visits)."""
         ...
+
+
+def busy(observer: object) -> bool:
+    """An observer that follows something (an open visit) wants every frame analysed, even
+    without motion; observers may say so with an optional ``busy()`` method."""
+    method = getattr(observer, "busy", None)
+    return bool(method()) if callable(method) else False

@@ -28,7 +28,8 @@ from streamproc.runtime.deployment import StreamConfig, frame_request_model
 from streamproc.runtime.frame_input import FrameInput
 from streamproc.runtime.frame_result import FrameClock, FrameError, FrameRecord, FrameResult
 from streamproc.runtime.metrics import RuntimeMetrics
-from streamproc.runtime.observers import FrameObserver
+from streamproc.runtime.motion import MotionDetector
+from streamproc.runtime.observers import FrameObserver, busy
 from streamproc.runtime.sinks import EventSink
 from streamproc.shapes import FrameSection, Shape
 from streamproc.sources import Frame, Source, SourceState, StatusEvent
@@ -52,6 +53,7 @@ class StreamStats:
     frame_errors: int = 0
     last_latency_ms: float = 0.0
     observer_seconds: float = 0.0  # time spent in observers, all frames together
+    idle_skipped: int = 0  # frames without motion and nobody tracked: no model ran
 
 
 class StreamRunner:
@@ -89,6 +91,13 @@ class StreamRunner:
             stream_id=config.id, config=config, operations=names
         )
         self.observers: list[FrameObserver] = [o for found in offered if found for o in found]
+        motion = config.motion
+        self.motion = (
+            MotionDetector(threshold=motion.threshold, min_area=motion.min_area,
+                           masks=motion.mask)
+            if motion.enabled
+            else None
+        )
         # Observers see one frame (or end) at a time, in order, whichever thread runs them.
         self._observer_lock = threading.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -201,8 +210,20 @@ class StreamRunner:
 
     # -- analysis (in the worker pool) --------------------------------------------------------
 
-    def analyse(self, frame: Frame, clock: FrameClock) -> tuple[FrameResult, list[Shape]]:
-        """Every operation's section, then the observers' events, for one frame."""
+    def idle(self, frame: Frame) -> bool:
+        """Nothing moves and no observer follows anything: this frame needs no model."""
+        if self.motion is None or self.motion.moving(frame.rgb):
+            return False
+        with self._observer_lock:
+            return not any(busy(o) for o in self.observers)
+
+    def analyse(
+        self, frame: Frame, clock: FrameClock
+    ) -> tuple[FrameResult | None, list[Shape]]:
+        """Every operation's section, then the observers' events, for one frame (None:
+        gated, nothing moved)."""
+        if self.idle(frame):
+            return None, []
         frame_input = FrameInput(frame, self.engine.context.faces, self.needs)
         result = FrameResult(self.config.id, frame, clock)
         for operation, request in self.operations:
@@ -237,7 +258,9 @@ class StreamRunner:
             result,
             source=self.source_label,
             server_time=time.time(),
-            skipped=self.stats.budget_skipped + self.source.frames_skipped,
+            skipped=self.stats.budget_skipped + self.source.frames_skipped
+            + self.stats.idle_skipped,
+            idle=self.stats.idle_skipped,
         )
 
     # -- the loop -----------------------------------------------------------------------------
@@ -251,6 +274,9 @@ class StreamRunner:
         except Exception as exc:  # a bug outside the operations: still only this frame
             log.exception("%s: analysing frame %d failed", self.config.id, frame.frame_number)
             await self._report_errors(clock, [FrameError("analysis", type(exc).__name__, str(exc))])
+            return
+        if result is None:  # gated: counted in the next record's SkippedFrames
+            self.stats.idle_skipped += 1
             return
         self.metrics.analysis.labels(self.config.id).observe(time.perf_counter() - started)
         record = self.record(result)

@@ -75,6 +75,10 @@ class VisitObserver:
                      result.stream_id, result.clock.offset, 100 * self.scene.last_fraction)
         return self.tracker.update(result.clock, self.observations(result), scene_cut=cut)
 
+    def busy(self) -> bool:
+        """Open tracks: keep analysing frames (a visitor standing still makes no motion)."""
+        return bool(self.tracker.tracks)
+
     def end(self, clock: FrameClock, reason: str) -> Sequence[Shape]:
         self.scene.reset()
         return self.tracker.close(clock)
