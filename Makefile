@@ -42,6 +42,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_operations.py
 	./.ci/system-deps.sh
 	$(BIN)/python bench/bench_stream.py
+	$(BIN)/python bench/bench_motion.py
+	$(BIN)/python bench/eval_visits.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(JS_DIR)/node_modules
