@@ -22,11 +22,11 @@ GREY_WIDTH = 96
 BACKGROUND_ALPHA = 0.2
 
 
-def _grey(rgb: np.ndarray) -> np.ndarray:
-    """Green-channel samples on a ~96-px-wide grid (cheap, and close to luma)."""
-    h, w = rgb.shape[:2]
+def _grey(luma: np.ndarray) -> np.ndarray:
+    """Brightness samples on a ~96-px-wide grid: no resize, no colour conversion."""
+    h, w = luma.shape[:2]
     step = max(1, w // GREY_WIDTH)
-    return rgb[step // 2::step, step // 2::step, 1].astype(np.float32)
+    return luma[step // 2::step, step // 2::step].astype(np.float32)
 
 
 def _mask(shape: tuple[int, int], polygons: Sequence[Sequence[tuple[float, float]]]) -> np.ndarray:
@@ -40,7 +40,8 @@ def _mask(shape: tuple[int, int], polygons: Sequence[Sequence[tuple[float, float
 
 
 class MotionDetector:
-    """``moving(rgb)``: did enough of the unmasked picture change since the background?"""
+    """``moving(luma)``: did enough of the unmasked picture change since the background?
+    ``luma`` is the frame's brightness (``Frame.luma()``: the decoder's Y plane)."""
 
     def __init__(
         self,
@@ -56,8 +57,8 @@ class MotionDetector:
         self._counted: np.ndarray | None = None
         self.last_fraction = 0.0
 
-    def moving(self, rgb: np.ndarray) -> bool:
-        grey = _grey(rgb)
+    def moving(self, luma: np.ndarray) -> bool:
+        grey = _grey(luma)
         if self._background is None or self._background.shape != grey.shape:
             self._background = grey
             self._counted = _mask(grey.shape, self.masks)  # type: ignore[arg-type]

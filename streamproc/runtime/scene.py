@@ -17,19 +17,20 @@ THUMB_W, THUMB_H = 64, 36
 PIXEL_CHANGE = 30.0
 
 
-def _thumbnail(rgb: np.ndarray) -> np.ndarray:
-    """Block means of the green channel (a cheap stand-in for luma) on a fixed grid."""
-    h, w = rgb.shape[:2]
+def _thumbnail(luma: np.ndarray) -> np.ndarray:
+    """Brightness samples on a fixed grid (one pixel per block)."""
+    h, w = luma.shape[:2]
     ys = (np.arange(THUMB_H + 1) * h) // THUMB_H
     xs = (np.arange(THUMB_W + 1) * w) // THUMB_W
-    green = rgb[..., 1]
+    green = luma
     # Sample one row and one column per block instead of averaging the whole block.
     rows = green[((ys[:-1] + ys[1:]) // 2)]
     return rows[:, ((xs[:-1] + xs[1:]) // 2)].astype(np.float32)
 
 
 class SceneChangeDetector:
-    """``changed(rgb)`` is true when most of the picture differs from the previous frame.
+    """``changed(luma)`` is true when most of the picture differs from the previous frame
+    (``luma``: the frame's brightness, ``Frame.luma()``).
 
     ``threshold`` is the fraction of thumbnail pixels that must change (0.5 by default); a
     frame of another size is always a change.
@@ -40,8 +41,8 @@ class SceneChangeDetector:
         self._last: np.ndarray | None = None
         self.last_fraction = 0.0
 
-    def changed(self, rgb: np.ndarray) -> bool:
-        thumb = _thumbnail(rgb)
+    def changed(self, luma: np.ndarray) -> bool:
+        thumb = _thumbnail(luma)
         last, self._last = self._last, thumb
         if last is None:
             return False

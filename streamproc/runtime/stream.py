@@ -212,7 +212,7 @@ class StreamRunner:
 
     def idle(self, frame: Frame) -> bool:
         """Nothing moves and no observer follows anything: this frame needs no model."""
-        if self.motion is None or self.motion.moving(frame.rgb):
+        if self.motion is None or self.motion.moving(frame.luma()):
             return False
         with self._observer_lock:
             return not any(busy(o) for o in self.observers)

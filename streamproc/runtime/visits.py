@@ -68,7 +68,7 @@ class VisitObserver:
         return out
 
     def observe(self, result: FrameResult) -> Sequence[Shape]:
-        cut = self.scene.changed(result.frame.rgb)
+        cut = self.scene.changed(result.frame.luma())
         if cut:
             self.scene_cuts += 1
             log.info("%s: scene change at %.2f s (%.0f%% of the picture changed)",

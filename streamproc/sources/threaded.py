@@ -14,12 +14,9 @@ import threading
 import time
 from abc import abstractmethod
 from collections.abc import AsyncIterator
-from typing import cast
 
 import av
 import av.video.frame
-import numpy as np
-import numpy.typing as npt
 
 from streamproc.sources.base import LatestFrame, Source, SourceState, StatusEvent
 from streamproc.sources.frame import Frame
@@ -128,10 +125,10 @@ class ThreadedSource(Source):
         self._call_in_loop(self._emit_unless_finished, event)
 
     def _deliver(self, av_frame: av.video.frame.VideoFrame, pts: float) -> None:
-        """Convert to RGB and hand over; blocks only in back-pressure mode."""
+        """Hand the decoded frame over (RGB conversion waits for a worker that analyses it);
+        blocks only in back-pressure mode."""
         if self._stop.is_set():
             raise _Stopping
-        rgb = cast("npt.NDArray[np.uint8]", av_frame.to_ndarray(format="rgb24"))
         frame = Frame(
             stream_id=self.stream_id,
             frame_number=self._next_number,
@@ -139,7 +136,7 @@ class ThreadedSource(Source):
             capture_time=time.time(),
             width=av_frame.width,
             height=av_frame.height,
-            rgb=rgb,
+            decoded=av_frame,
         )
         self._next_number += 1
         self.frames_decoded += 1

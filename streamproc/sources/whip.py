@@ -49,7 +49,6 @@ and, for a browser publisher on that host, start Chromium with
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import hashlib
 import hmac
 import logging
@@ -60,8 +59,6 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import av.video.frame
-import numpy as np
-import numpy.typing as npt
 from aiohttp import web
 from aiortc import (
     MediaStreamTrack,
@@ -81,13 +78,6 @@ log = logging.getLogger(__name__)
 
 SDP_TYPE = "application/sdp"
 MAX_OFFER_BYTES = 64 * 1024
-# Frames up to this many pixels are converted to RGB on the event loop (measured ~0.2 ms at
-# 640x480, less than a thread hand-off costs); larger ones go to the source's converter
-# thread (swscale releases the GIL), since 1-2.5 ms per 1080p frame on the loop, times
-# several cameras, would delay every other stream and the NATS connection.
-INLINE_CONVERT_PIXELS = 640 * 480
-
-
 class WhipError(Exception):
     """A request the WHIP endpoint refuses; carries the HTTP status to answer with."""
 
@@ -123,10 +113,6 @@ def _bearer(header: str | None) -> str | None:
 def _digest(token: str) -> bytes:
     # Hashing first makes the comparison constant-time in the token's length too.
     return hashlib.sha256(token.encode("utf-8")).digest()
-
-
-def _to_rgb(av_frame: av.video.frame.VideoFrame) -> npt.NDArray[np.uint8]:
-    return cast("npt.NDArray[np.uint8]", av_frame.to_ndarray(format="rgb24"))
 
 
 class WhipServer:
@@ -352,7 +338,6 @@ class WhipSource(Source):
         self._attempt = 0
         self._closed = False
         self._iterating = False
-        self._converter: concurrent.futures.ThreadPoolExecutor | None = None
         self.sessions = 0  # publisher sessions accepted
         self.frames_received = 0  # frames decoded, delivered or skipped
         server._register(self)
@@ -386,8 +371,6 @@ class WhipSource(Source):
         self.server._unregister(self)
         await self._end_active("closed")
         self._latest.close()
-        if self._converter is not None:
-            self._converter.shutdown(wait=False, cancel_futures=True)
         self._set_status(SourceState.STOPPED, "closed")
 
     # -- sessions (called by WhipServer on the event loop) -------------------------------------
@@ -493,7 +476,6 @@ class WhipSource(Source):
         task.add_done_callback(session.tasks.discard)
 
     async def _read_track(self, session: _Session, track: MediaStreamTrack) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             try:
                 av_frame = await track.recv()
@@ -503,21 +485,11 @@ class WhipSource(Source):
             if not isinstance(av_frame, av.video.frame.VideoFrame):
                 continue
             session.last_activity = time.monotonic()
-            if av_frame.width * av_frame.height <= INLINE_CONVERT_PIXELS:
-                rgb = _to_rgb(av_frame)
-            else:
-                if self._converter is None:
-                    self._converter = concurrent.futures.ThreadPoolExecutor(
-                        1, thread_name_prefix=f"whip-{self.stream_id}"
-                    )
-                rgb = await loop.run_in_executor(self._converter, _to_rgb, av_frame)
             if session.ended:
                 return
-            self._deliver(session, av_frame, rgb)
+            self._deliver(session, av_frame)  # RGB conversion happens in the worker
 
-    def _deliver(
-        self, session: _Session, av_frame: av.video.frame.VideoFrame, rgb: npt.NDArray[np.uint8]
-    ) -> None:
+    def _deliver(self, session: _Session, av_frame: av.video.frame.VideoFrame) -> None:
         if av_frame.pts is not None and av_frame.time_base is not None:
             pts = float(av_frame.pts * av_frame.time_base)
         else:
@@ -529,7 +501,7 @@ class WhipSource(Source):
             capture_time=time.time(),
             width=av_frame.width,
             height=av_frame.height,
-            rgb=rgb,
+            decoded=av_frame,
         )
         self._next_number += 1
         self.frames_received += 1
