@@ -13,7 +13,6 @@ import numpy as np
 from streamproc.errors import InvalidParameterException
 from streamproc.faces.describe import bounding_box, compared_face
 from streamproc.faces.similarity import cosine_for_similarity, similarity
-from streamproc.faces.versions import pipeline_for
 from streamproc.hookspecs import hookimpl
 from streamproc.images import load_image
 from streamproc.operations import Operation, OperationContext
@@ -82,17 +81,7 @@ def search_faces_by_image(
 ) -> SearchFacesByImageResponse:
     image = load_image(request.Image, context.buckets)
     collection = context.store.describe_collection(request.CollectionId)
-    # A single image is embedded like the collection's gallery (flip-averaged since
-    # sface-2021dec-2); stream frames keep the plain per-frame analysis.
-    pipeline = pipeline_for(collection.face_model_version)
-    result = context.faces.analyze(
-        image,
-        embeddings=True,
-        max_faces=1,
-        mesh=False,
-        edge=pipeline.edge,
-        flip_average=pipeline.flip_average,
-    )
+    result = context.faces.analyze(image, embeddings=True, max_faces=1, mesh=False)
     if not result.faces:
         raise InvalidParameterException("There are no faces in the image. Should be at least 1.")
     face = result.faces[0]
