@@ -19,7 +19,7 @@ from streamproc.shapes import (
 
 #: Names the face model behind a collection's vectors; a collection keeps the version it
 #: was created with, so a future model change can tell old collections apart.
-FACE_MODEL_VERSION = "sface-2021dec"
+FACE_MODEL_VERSION = "sface-2021dec-2"
 
 
 def create_collection(

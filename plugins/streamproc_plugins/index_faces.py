@@ -14,6 +14,7 @@ import numpy as np
 
 from streamproc.faces.analyzer import ImageFaces
 from streamproc.faces.describe import face_detail
+from streamproc.faces.versions import pipeline_for
 from streamproc.hookspecs import hookimpl
 from streamproc.images import load_image
 from streamproc.operations import Operation, OperationContext
@@ -75,12 +76,16 @@ def index_faces(request: IndexFacesRequest, context: OperationContext) -> IndexF
     image = load_image(request.Image, context.buckets)
     # Fail fast on an unknown collection, before paying for the models.
     collection = context.store.describe_collection(request.CollectionId)
+    # Vectors are made the way the collection's FaceModelVersion made them: never mixed.
+    pipeline = pipeline_for(collection.face_model_version)
     all_attributes = "ALL" in (request.DetectionAttributes or ["DEFAULT"])
     result: ImageFaces = context.faces.analyze(
         image,
         attributes=all_attributes,
         embeddings=True,
         max_faces=min(request.MaxFaces or MAX_FACES, MAX_FACES),
+        edge=pipeline.edge,
+        flip_average=pipeline.flip_average,
     )
     details = [face_detail(f, result, all_attributes=all_attributes) for f in result.faces]
     new_faces = [

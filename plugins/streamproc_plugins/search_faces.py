@@ -13,6 +13,7 @@ import numpy as np
 from streamproc.errors import InvalidParameterException
 from streamproc.faces.describe import bounding_box, compared_face
 from streamproc.faces.similarity import cosine_for_similarity, similarity
+from streamproc.faces.versions import pipeline_for
 from streamproc.hookspecs import hookimpl
 from streamproc.images import load_image
 from streamproc.operations import Operation, OperationContext
@@ -81,7 +82,13 @@ def search_faces_by_image(
 ) -> SearchFacesByImageResponse:
     image = load_image(request.Image, context.buckets)
     collection = context.store.describe_collection(request.CollectionId)
-    result = context.faces.analyze(image, embeddings=True, max_faces=1, mesh=False)
+    # The probe is one plain embedding, as stream frames are: the gallery's flip-averaged
+    # vectors (sface-2021dec-2) carry the measured gain without costing each search a
+    # second embedder run (bench/edge_faces.py, "flip gallery vs single probe").
+    pipeline = pipeline_for(collection.face_model_version)
+    result = context.faces.analyze(
+        image, embeddings=True, max_faces=1, mesh=False, edge=pipeline.edge
+    )
     if not result.faces:
         raise InvalidParameterException("There are no faces in the image. Should be at least 1.")
     face = result.faces[0]

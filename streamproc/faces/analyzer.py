@@ -13,9 +13,11 @@ import numpy as np
 
 from streamproc.faces.attributes import AttributeModels, FaceAttributes
 from streamproc.faces.detector import DetectedFace, FaceDetector
+from streamproc.faces.edge import EdgeFace, EdgeOptions, edge_aligned_crop, recover_edge_face
 from streamproc.faces.embedder import FaceEmbedder
 from streamproc.faces.mesh import MIN_PRESENCE, FaceMesh, load_canonical_face
 from streamproc.images import DecodedImage
+from streamproc.vision.align import align_face
 from streamproc.vision.pose import pose_from_landmarks
 from streamproc.vision.quality import brightness, sharpness
 from streamproc.vision.rotation import rotate_points_back, rotate_upright
@@ -31,6 +33,10 @@ CONFIDENT_UPRIGHT = 0.9
 #: better than the best upright one.
 ROTATED_MIN_SCORE = 0.85
 ROTATION_MARGIN = 0.05
+#: How border faces are detected again on a padded canvas when a caller asks for it. Off by
+#: default: on the cut-off set it moved no metric beyond noise for ~45 ms a border face
+#: (README, "Close-up faces"; bench/edge_faces.py).
+EDGE_FACES = EdgeOptions()
 
 
 @dataclass
@@ -66,6 +72,10 @@ class ImageFaces:
     width: int
     height: int
     orientation: str | None  # None when EXIF already oriented the image
+
+
+def _min_side(box: np.ndarray) -> float:
+    return float(min(box[2] - box[0], box[3] - box[1]))
 
 
 def _crop(rgb: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -175,11 +185,17 @@ class FaceAnalyzer:
         detect_orientation: bool = True,
         mesh: bool = True,
         embed_min_size: float = 0.0,
+        edge: EdgeOptions | None = None,
+        flip_average: bool = False,
     ) -> ImageFaces:
         """Detect faces (largest first) and describe the first ``max_faces`` of them.
 
         ``mesh`` runs the face mesh (~8 ms a face) for a 3-D pose and, with ALL, the dense
         landmarks, EyesOpen and MouthOpen; callers that report no pose may turn it off.
+        ``edge``: how faces touching the image border are detected again on a padded
+        canvas (None, the default: not at all).
+        ``flip_average``: embeddings are the mean of the face and its mirror image (one
+        more embedder run a face; for gallery and single-image probes, not video frames).
         """
         if detect_orientation:
             detected, degrees, upright = self._detect_oriented(image)
@@ -187,6 +203,15 @@ class FaceAnalyzer:
             detected, degrees, upright = self.detector.detect(image.rgb), 0, image.rgb
         if max_faces is not None:
             detected = detected[:max_faces]
+        edges: list[EdgeFace | None] = [None] * len(detected)
+        if edge is not None:
+            # Faces too small to identify are not worth a detector pass.
+            for i, det in enumerate(detected):
+                if _min_side(det.box) >= embed_min_size:
+                    edges[i] = recover_edge_face(self.detector, upright, det, edge)
+            detected = [
+                e.detected if e is not None else d for d, e in zip(detected, edges, strict=True)
+            ]
         faces: list[AnalyzedFace] = []
         for det in detected:
             roll, yaw, pitch = pose_from_landmarks(det.landmarks)
@@ -209,11 +234,14 @@ class FaceAnalyzer:
                 self._add_mesh(faces[-1], det, upright, degrees, image)
         if faces and embeddings:
             # Faces under embed_min_size are left without an embedding (too small to identify).
-            wanted = [
-                i for i, d in enumerate(detected)
-                if min(d.box[2] - d.box[0], d.box[3] - d.box[1]) >= embed_min_size
+            wanted = [i for i, d in enumerate(detected) if _min_side(d.box) >= embed_min_size]
+            crops = [
+                align_face(upright, detected[i].landmarks, 112)
+                if (found := edges[i]) is None or edge is None
+                else edge_aligned_crop(upright, found, edge)
+                for i in wanted
             ]
-            vectors = self.embedder.embed(upright, [detected[i].landmarks for i in wanted])
+            vectors = self.embedder.embed_crops(crops, flip_average)
             for i, vector in zip(wanted, vectors, strict=True):
                 faces[i].embedding = vector
         if faces and attributes:

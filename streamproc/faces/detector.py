@@ -68,6 +68,13 @@ class FaceDetector:
         """The best face score at the first scale alone: comparable across rotations."""
         return max((f.score for f in self._run(rgb, 1.0, SCORE_THRESHOLD)), default=0.0)
 
+    def detect_once(
+        self, rgb: np.ndarray, min_score: float = SCORE_THRESHOLD
+    ) -> list[DetectedFace]:
+        """One pass at the first scale only, largest first (for canvases already framed)."""
+        faces = self._run(rgb, 1.0, min_score)
+        return sorted(faces, key=lambda f: f.area, reverse=True)
+
     def detect(self, rgb: np.ndarray, min_score: float = SCORE_THRESHOLD) -> list[DetectedFace]:
         """Faces in the image, largest first."""
         return self.detect_scored(rgb, min_score)[0]
