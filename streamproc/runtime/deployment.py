@@ -129,6 +129,14 @@ class MqttConfig(_Config):
         return self
 
 
+class HistoryConfig(_Config):
+    """Keep every visit (one row, its snapshot as a file) under ``<store>/history``."""
+
+    enabled: bool = True
+    retention_days: float = Field(default=30, gt=0, description="older visits are deleted")
+    max_mb: float = Field(default=500, gt=0, description="database + snapshots, at most")
+
+
 class HttpConfig(_Config):
     """The HTTP endpoint: the Rekognition API (AWS SDKs), WHIP publishers (WebRTC) and
     Prometheus ``/metrics``."""
@@ -249,6 +257,7 @@ class Deployment(_Config):
     http: HttpConfig = Field(default_factory=HttpConfig)
     service: bool = Field(default=True, description="answer rekognition.* requests on NATS")
     mqtt: MqttConfig | None = Field(default=None, description="MQTT and Home Assistant")
+    history: HistoryConfig = Field(default_factory=HistoryConfig)
     streams: list[StreamConfig] = Field(default_factory=list)
     buckets: dict[BucketName, BucketConfig] | None = Field(
         default=None, description="Image.S3Object buckets; unset: STREAMPROC_BUCKETS"

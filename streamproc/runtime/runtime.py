@@ -12,6 +12,7 @@ from aiohttp import web
 from nats import errors as nats_errors
 
 from streamproc.engine import Engine
+from streamproc.history import HistorySink, VisitHistory
 from streamproc.http.api import MAX_BODY_BYTES, RekognitionHttpApi
 from streamproc.http.server import build_api, check_bind
 from streamproc.http.throttle import RateLimiter
@@ -81,6 +82,8 @@ class Runtime:
         self.whip: WhipServer | None = None
         self.api: RekognitionHttpApi | None = None
         self.mqtt: MqttBridge | None = None
+        self.history: VisitHistory | None = None
+        self.history_sink: HistorySink | None = None
         self.mqtt_port: int | None = None
         self.http_runner: web.AppRunner | None = None
         self.http_port: int | None = None
@@ -190,6 +193,14 @@ class Runtime:
             ) from exc
         if self.deployment.mqtt is not None:
             await self._start_mqtt()
+        history = self.deployment.history
+        if history.enabled and self.deployment.streams:
+            self.history = VisitHistory(
+                self.engine.context.settings.store / "history",
+                retention_days=history.retention_days,
+                max_bytes=int(history.max_mb * 1024 * 1024),
+            )
+            self.history_sink = HistorySink(self.history)
         if self.deployment.service:
             self.service = RekognitionService(
                 self.engine, max_workers=self.deployment.workers, metrics=self.metrics.operations,
@@ -237,7 +248,7 @@ class Runtime:
                 executor=self._executor,
                 source_label=label,
                 metrics=self.metrics,
-                sinks=[self.mqtt] if self.mqtt is not None else [],
+                sinks=[s for s in (self.mqtt, self.history_sink) if s is not None],
             )
 
     async def run(self, *, until_done: bool = False, close: bool = True) -> None:
@@ -288,6 +299,12 @@ class Runtime:
             api.close()
         for stream in self.streams.values():
             await stream.source.close()
+        sink, self.history_sink = self.history_sink, None
+        if sink is not None:
+            await asyncio.to_thread(sink.close)  # writes what is queued
+        history, self.history = self.history, None
+        if history is not None:
+            await asyncio.to_thread(history.close)
         bridge, self.mqtt = self.mqtt, None
         if bridge is not None:
             await bridge.stop()
