@@ -9,8 +9,10 @@ schema version), mirrored in the ``meta`` table for humans.
 from __future__ import annotations
 
 import sqlite3
-import time
 from pathlib import Path
+
+from streamproc import sqlite_file
+from streamproc.sqlite_file import SqliteFileKind
 
 from .errors import ForeignHistoryError, HistoryError, HistoryVersionError
 
@@ -31,7 +33,6 @@ SCHEMA_VERSION = 1
 DB_FILENAME = "visits.sqlite3"
 SNAPSHOT_DIRNAME = "snapshots"
 BUSY_TIMEOUT_MS = 30_000
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 #: Who the visit was, as the console shows and filters it: the user's naming wins over the
 #: service's decision. Written identically in the index so that SQLite uses it.
@@ -73,105 +74,22 @@ CREATE INDEX visits_by_name ON visits({NAME_SQL}, arrived_at, seq);
 """
 
 
-def _check_header(db_path: Path) -> None:
-    """Refuse a non-SQLite file before SQLite gets a chance to call it corrupt."""
-    try:
-        with db_path.open("rb") as fh:
-            head = fh.read(len(_SQLITE_MAGIC))
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise HistoryError(f"cannot read visit history {db_path}: {exc}") from exc
-    if head and head != _SQLITE_MAGIC:
-        raise ForeignHistoryError(f"{db_path} is not a visit history (not an SQLite database)")
-
-
-def _identity(conn: sqlite3.Connection) -> tuple[int, int, int]:
-    application_id = conn.execute("PRAGMA application_id").fetchone()[0]
-    user_version = conn.execute("PRAGMA user_version").fetchone()[0]
-    objects = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-    return application_id, user_version, objects
-
-
-def _verify(db_path: Path, application_id: int, user_version: int, objects: int) -> bool:
-    """True if the db is fresh (needs creating); raises if it is not ours or too new."""
-    if application_id == 0 and user_version == 0 and objects == 0:
-        return True
-    if application_id != APPLICATION_ID:
-        raise ForeignHistoryError(
-            f"{db_path} is an SQLite database of another application "
-            f"(application_id {application_id:#x}, expected {APPLICATION_ID:#x} for {APP_NAME})"
-        )
-    if user_version > SCHEMA_VERSION:
-        raise HistoryVersionError(
-            f"{db_path} has schema version {user_version}, written by a newer streamproc; "
-            f"this version reads schema versions up to {SCHEMA_VERSION}. Upgrade streamproc."
-        )
-    if user_version < 1:
-        raise HistoryError(f"{db_path} has an invalid schema version {user_version}")
-    return False
-
-
-def _create(conn: sqlite3.Connection, db_path: Path) -> None:
-    """Create the schema in one transaction, re-checking under the write lock (racing opens)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        if _verify(db_path, *_identity(conn)):
-            # Not executescript(): it would COMMIT our open transaction first.
-            for statement in _DDL.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.executemany(
-                "INSERT INTO meta(key, value) VALUES (?, ?)",
-                [
-                    ("app", APP_NAME),
-                    ("schema_version", str(SCHEMA_VERSION)),
-                    ("created_at", repr(time.time())),
-                ],
-            )
-            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+KIND = SqliteFileKind(
+    what="visit history",
+    app_name=APP_NAME,
+    application_id=APPLICATION_ID,
+    schema_version=SCHEMA_VERSION,
+    ddl=_DDL,
+    error=HistoryError,
+    foreign_error=ForeignHistoryError,
+    version_error=HistoryVersionError,
+    # Only possible before the first table exists: lets prune() hand freed pages back to
+    # the file system instead of keeping the file at its high-water mark.
+    fresh_pragmas=("auto_vacuum = INCREMENTAL",),
+)
 
 
 def connect(db_path: Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
-    """Open (creating if needed) the history db, verify its identity, configure the connection.
-
-    Autocommit mode (``isolation_level=None``): VisitHistory issues BEGIN/COMMIT itself so
-    that each of its operations is exactly one transaction.
-    """
-    _check_header(db_path)
-    try:
-        conn = sqlite3.connect(
-            db_path,
-            timeout=busy_timeout_ms / 1000,
-            isolation_level=None,
-            check_same_thread=False,
-        )
-    except sqlite3.Error as exc:
-        raise HistoryError(f"cannot open visit history {db_path}: {exc}") from exc
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        try:
-            fresh = _verify(db_path, *_identity(conn))
-        except sqlite3.DatabaseError as exc:
-            raise ForeignHistoryError(f"{db_path} is not a visit history: {exc}") from exc
-        if fresh:
-            # Only possible before the first table exists: lets prune() hand freed pages
-            # back to the file system instead of keeping the file at its high-water mark.
-            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
-        # Only now, knowing the file is ours (or empty), may we change its journal mode.
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise HistoryError(f"cannot put {db_path} in WAL mode (got {mode!r})")
-        # FULL: a commit fsyncs the WAL, so a recorded visit survives power loss too.
-        conn.execute("PRAGMA synchronous = FULL")
-        if fresh:
-            _create(conn, db_path)
-    except BaseException:
-        conn.close()
-        raise
-    return conn
+    """Open (creating if needed) the history db, verify its identity, configure the
+    connection (:func:`streamproc.sqlite_file.connect`: WAL, synchronous FULL, autocommit)."""
+    return sqlite_file.connect(db_path, KIND, busy_timeout_ms=busy_timeout_ms)

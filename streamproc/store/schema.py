@@ -1,16 +1,15 @@
-"""The store's SQLite schema, its identity stamps, and how a connection is opened.
-
-The db says what it is twice: ``PRAGMA application_id`` (readable without knowing our
-tables, so a foreign SQLite file is recognised before we touch it) and ``PRAGMA
-user_version`` (the schema version), mirrored in the ``meta`` table for humans.
+"""The store's SQLite schema and identity stamps; opening and verifying the file is
+:mod:`streamproc.sqlite_file`'s, shared with the visit history.
 """
 
 from __future__ import annotations
 
 import secrets
 import sqlite3
-import time
 from pathlib import Path
+
+from streamproc import sqlite_file
+from streamproc.sqlite_file import SqliteFileKind
 
 from .errors import ForeignStoreError, StoreError, StoreVersionError
 
@@ -28,7 +27,6 @@ APPLICATION_ID = 0x53505243  # "SPRC"
 SCHEMA_VERSION = 1
 DB_FILENAME = "streamproc.db"
 BUSY_TIMEOUT_MS = 30_000
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 # Rowids are AUTOINCREMENT so that they are never reused: the in-memory index of another
 # process follows the faces table by "rowid > last seen" and the deletion log by rowid.
@@ -93,105 +91,21 @@ CREATE INDEX face_deletions_by_collection ON face_deletions(collection, seq);
 """
 
 
-def _check_header(db_path: Path) -> None:
-    """Refuse a non-SQLite file before SQLite gets a chance to call it corrupt."""
-    try:
-        with db_path.open("rb") as fh:
-            head = fh.read(len(_SQLITE_MAGIC))
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise StoreError(f"cannot read store file {db_path}: {exc}") from exc
-    if head and head != _SQLITE_MAGIC:
-        raise ForeignStoreError(f"{db_path} is not a streamproc store (not an SQLite database)")
-
-
-def _identity(conn: sqlite3.Connection) -> tuple[int, int, int]:
-    application_id = conn.execute("PRAGMA application_id").fetchone()[0]
-    user_version = conn.execute("PRAGMA user_version").fetchone()[0]
-    objects = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-    return application_id, user_version, objects
-
-
-def _verify(db_path: Path, application_id: int, user_version: int, objects: int) -> bool:
-    """True if the db is fresh (needs creating); raises if it is not ours or too new."""
-    if application_id == 0 and user_version == 0 and objects == 0:
-        return True
-    if application_id != APPLICATION_ID:
-        raise ForeignStoreError(
-            f"{db_path} is an SQLite database of another application "
-            f"(application_id {application_id:#x}, expected {APPLICATION_ID:#x} for {APP_NAME})"
-        )
-    if user_version > SCHEMA_VERSION:
-        raise StoreVersionError(
-            f"{db_path} has schema version {user_version}, written by a newer streamproc; "
-            f"this version reads schema versions up to {SCHEMA_VERSION}. Upgrade streamproc."
-        )
-    if user_version < 1:
-        raise StoreError(f"{db_path} has an invalid schema version {user_version}")
-    return False
-
-
-def _create(conn: sqlite3.Connection, db_path: Path) -> None:
-    """Create the schema in one transaction, re-checking under the write lock (racing opens)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        if _verify(db_path, *_identity(conn)):
-            # Not executescript(): it would COMMIT our open transaction first.
-            for statement in _DDL.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.executemany(
-                "INSERT INTO meta(key, value) VALUES (?, ?)",
-                [
-                    ("app", APP_NAME),
-                    ("schema_version", str(SCHEMA_VERSION)),
-                    ("created_at", repr(time.time())),
-                    ("token_secret", secrets.token_hex(32)),
-                ],
-            )
-            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+KIND = SqliteFileKind(
+    what="streamproc store",
+    app_name=APP_NAME,
+    application_id=APPLICATION_ID,
+    schema_version=SCHEMA_VERSION,
+    ddl=_DDL,
+    error=StoreError,
+    foreign_error=ForeignStoreError,
+    version_error=StoreVersionError,
+    meta=lambda: [("token_secret", secrets.token_hex(32))],  # signs pagination tokens
+    pragmas=("foreign_keys = ON", "cache_size = -65536"),  # 64 MiB: index loads, bulk inserts
+)
 
 
 def connect(db_path: Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
-    """Open (creating if needed) the store db, verify its identity, configure the connection.
-
-    Connections are in autocommit mode (``isolation_level=None``); the store issues
-    BEGIN/COMMIT itself so that each operation is exactly one transaction.
-    """
-    _check_header(db_path)
-    try:
-        conn = sqlite3.connect(
-            db_path,
-            timeout=busy_timeout_ms / 1000,
-            isolation_level=None,
-            check_same_thread=False,
-        )
-    except sqlite3.Error as exc:
-        raise StoreError(f"cannot open store {db_path}: {exc}") from exc
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        try:
-            fresh = _verify(db_path, *_identity(conn))
-        except sqlite3.DatabaseError as exc:
-            raise ForeignStoreError(f"{db_path} is not a streamproc store: {exc}") from exc
-        # Only now, knowing the file is ours (or empty), may we change its journal mode.
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise StoreError(f"cannot put {db_path} in WAL mode (got {mode!r})")
-        # FULL: a commit fsyncs the WAL, so an IndexFaces that returned survives power loss,
-        # not only a crash of this process (which NORMAL would already cover in WAL mode).
-        conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA cache_size = -65536")  # 64 MiB: index loads and bulk inserts
-        if fresh:
-            _create(conn, db_path)
-    except BaseException:
-        conn.close()
-        raise
-    return conn
+    """Open (creating if needed) the store db, verify its identity, configure the connection
+    (:func:`streamproc.sqlite_file.connect`: WAL, synchronous FULL, autocommit)."""
+    return sqlite_file.connect(db_path, KIND, busy_timeout_ms=busy_timeout_ms)
