@@ -78,6 +78,23 @@ class RekognitionHttpApi:
         credential = verify(signed, self.authenticator.secret_for)
         return credential.access_key_id, self.authenticator.user_for_key(credential.access_key_id)
 
+    async def invoke(
+        self, operation: str, params: dict[str, Any], *, key: str = "", user: Any | None = None
+    ) -> Any:
+        """Policy → rate limit → the worker pool, for a caller already authenticated.
+
+        The HTTP API and the console both call operations through here, so both get the
+        same answers, limits and permissions (``user`` None: auth is off).
+        """
+        if user is not None and self.authenticator is not None:
+            settings = self.engine.context.settings
+            self.authenticator.authorize(
+                user, operation, params, settings.region, settings.account_id
+            )
+        if self.limiter is not None:
+            self.limiter.acquire(key, operation)
+        return await self.pool.call(operation, params)
+
     async def handle(self, request: web.Request) -> web.Response:
         request_id = str(uuid.uuid4())
         started = time.perf_counter()
@@ -95,14 +112,26 @@ class RekognitionHttpApi:
             )
             key, user = await self._authenticate(request, body)
             params = decode_request(body)
-            if user is not None:
-                settings = self.engine.context.settings
-                self.authenticator.authorize(  # type: ignore[union-attr]
-                    user, operation, params, settings.region, settings.account_id
-                )
-            if self.limiter is not None:
-                self.limiter.acquire(key, operation)
-            response = await self.pool.call(operation, params)
+        except RekognitionError as err:
+            return self._error(err, operation, request_id, started)
+        return await self.answer(operation, params, key=key, user=user,
+                                 request_id=request_id, started=started)
+
+    async def answer(
+        self,
+        operation: str,
+        params: dict[str, Any],
+        *,
+        key: str = "",
+        user: Any | None = None,
+        request_id: str | None = None,
+        started: float | None = None,
+    ) -> web.Response:
+        """The AWS JSON response (or error) to an authenticated call, counted in the metrics."""
+        request_id = request_id or str(uuid.uuid4())
+        started = time.perf_counter() if started is None else started
+        try:
+            response = await self.invoke(operation, params, key=key, user=user)
         except RekognitionError as err:
             return self._error(err, operation, request_id, started)
         except Exception as exc:  # never a bare 500 without the JSON the SDKs parse

@@ -85,6 +85,7 @@ class ApiServer:
         insecure: bool = False,
         max_workers: int = 2,
         max_queued: int = 8,
+        console: bool = True,
     ) -> None:
         check_bind(host, auth=auth_file is not None, insecure=insecure)
         self.engine = engine
@@ -94,6 +95,8 @@ class ApiServer:
         self.api = build_api(engine, self.metrics, auth_file=auth_file,
                              max_workers=max_workers, max_queued=max_queued)
         self._runner: web.AppRunner | None = None
+        self.console_enabled = console
+        self.history: Any | None = None  # the visit history of a store `run` wrote, if any
 
     @property
     def url(self) -> str:
@@ -104,9 +107,21 @@ class ApiServer:
         app = web.Application(client_max_size=MAX_BODY_BYTES)
         self.api.add_routes(app)
         self.metrics.add_routes(app)
+        if self.console_enabled:
+            from streamproc.console import Console
+
+            Console(self.api, history=self.history).add_routes(app)
         return app
 
     async def start(self) -> str:
+        history_dir = self.engine.context.settings.store / "history"
+        if self.console_enabled and history_dir.is_dir():
+            # `streamproc run` kept visits in this store: the console shows and names them.
+            import asyncio
+
+            from streamproc.history import VisitHistory
+
+            self.history = await asyncio.to_thread(VisitHistory, history_dir)
         self._runner = web.AppRunner(self.app(), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -115,7 +130,8 @@ class ApiServer:
         if addresses:
             self.port = int(addresses[0][1])
         auth = "SigV4 with the auth file" if self.api.authenticator else "no auth (loopback)"
-        log.info("Rekognition API at %s (%s)", self.url, auth)
+        log.info("Rekognition API at %s (%s)%s", self.url, auth,
+                 f"; console at {self.url}/console/" if self.console_enabled else "")
         return self.url
 
     async def stop(self) -> None:
@@ -123,3 +139,6 @@ class ApiServer:
         if runner is not None:
             await runner.cleanup()
         self.api.close()
+        history, self.history = self.history, None
+        if history is not None:
+            history.close()

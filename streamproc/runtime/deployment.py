@@ -147,6 +147,7 @@ class HttpConfig(_Config):
     api: bool = Field(default=True, description="answer the Rekognition API at POST /")
     auth: Path | None = Field(default=None, description="auth file: users, keys, policies")
     insecure: bool = Field(default=False, description="allow a non-loopback host without auth")
+    console: bool = Field(default=True, description="serve the web console at /console/")
 
 
 class OperationConfig(_Config):

@@ -220,6 +220,11 @@ class Runtime:
                     max_workers=self.deployment.workers,
                 )
                 self.api.add_routes(app)
+                if http.console:
+                    from streamproc.console import Console
+
+                    Console(self.api, history=self.history,
+                            searches=self._search_collections()).add_routes(app)
             if needs_whip:
                 self.whip = WhipServer()
                 self.whip.add_routes(app)
@@ -235,7 +240,8 @@ class Runtime:
                 "HTTP on http://%s:%s: %s/metrics%s",
                 self.deployment.http.host,
                 self.http_port,
-                "the Rekognition API at POST /, " if self.api is not None else "",
+                "the Rekognition API at POST /, the console at /console/, "
+                if self.api is not None else "",
                 ", /whip/<stream>" if needs_whip else "",
             )
         for i, stream in enumerate(self.deployment.streams):
@@ -250,6 +256,15 @@ class Runtime:
                 metrics=self.metrics,
                 sinks=[s for s in (self.mqtt, self.history_sink) if s is not None],
             )
+
+    def _search_collections(self) -> dict[str, list[str]]:
+        """Each stream's search collections (where the console indexes a visitor it names)."""
+        found: dict[str, list[str]] = {}
+        for stream in self.deployment.streams:
+            ids = [str(op.params["CollectionId"]) for op in stream.operations
+                   if op.operation == "SearchFacesByImage" and "CollectionId" in op.params]
+            found[stream.id] = list(dict.fromkeys(ids))
+        return found
 
     async def run(self, *, until_done: bool = False, close: bool = True) -> None:
         """Run every stream; return on :meth:`stop`, or once all streams ended if asked.

@@ -1,0 +1,5 @@
+"""One module per console page; each has ``add_routes(router, console)``."""
+
+from streamproc.console.pages import home
+
+ALL = [home]
