@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Debian packages the test suite needs beyond the venv: GStreamer's RTSP server, which
 # tests/servers/rtsp_server.py drives with Debian's /usr/bin/python3 (python3-gi does not
-# import inside a venv). Idempotent: installs only what is missing, updates apt lists only
+# import inside a venv), and Chromium, which Playwright drives in the console tests (no
+# browser is ever downloaded). Idempotent: installs only what is missing, updates apt lists only
 # when it has to install something.
 set -euo pipefail
 
@@ -13,6 +14,8 @@ packages=(
     gstreamer1.0-plugins-good
     gstreamer1.0-plugins-bad
     gstreamer1.0-plugins-ugly
+    chromium
+    fonts-dejavu-core
 )
 
 missing=()
