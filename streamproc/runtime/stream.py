@@ -16,7 +16,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
@@ -70,9 +70,11 @@ class StreamRunner:
         source_label: str,
         metrics: RuntimeMetrics | None = None,
         sinks: Sequence[EventSink] = (),
+        tap: Callable[[FrameResult], None] | None = None,
     ) -> None:
         self.config = config
         self.sinks = list(sinks)
+        self.tap = tap  # sees every analysed frame in the worker (the console's live view)
         self.source = source
         self.engine = engine
         self.publisher = publisher
@@ -250,7 +252,14 @@ class StreamRunner:
                               frame.frame_number)
                 result.errors.append(FrameError(operation.name, type(exc).__name__, str(exc)))
         result.faces = frame_input.analysed
-        return result, self._observe(result)
+        events = self._observe(result)
+        if self.tap is not None:
+            try:
+                self.tap(result)
+            except Exception:
+                log.exception("%s: frame tap failed on frame %d", self.config.id,
+                              frame.frame_number)
+        return result, events
 
     def record(self, result: FrameResult) -> FrameRecord:
         """The frame's record, shaped after a Rekognition Video stream-processor output."""
