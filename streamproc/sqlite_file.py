@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +40,10 @@ class SqliteFileKind:
     fresh_pragmas: Sequence[str] = field(default_factory=tuple)
     #: Pragmas for every connection, after WAL and synchronous.
     pragmas: Sequence[str] = field(default_factory=tuple)
+    #: The statements that bring a file of version ``v - 1`` to ``v``, keyed by ``v``; an
+    #: older file is migrated at open, all steps in one transaction (``ddl`` makes fresh
+    #: files at ``schema_version`` directly).
+    migrations: Mapping[int, Sequence[str]] = field(default_factory=dict)
 
 
 def _check_header(db_path: Path, kind: SqliteFileKind) -> None:
@@ -110,6 +114,36 @@ def _create(conn: sqlite3.Connection, db_path: Path, kind: SqliteFileKind) -> No
         raise
 
 
+def _migrate(conn: sqlite3.Connection, db_path: Path, kind: SqliteFileKind) -> None:
+    """Bring an older file to ``kind.schema_version`` in one transaction, re-reading its
+    version under the write lock (another process may have migrated it meanwhile)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        start = version
+        while version < kind.schema_version:
+            steps = kind.migrations.get(version + 1)
+            if steps is None:
+                raise kind.version_error(
+                    f"{db_path} has schema version {version} and this streamproc cannot "
+                    f"migrate it to version {kind.schema_version}"
+                )
+            for statement in steps:
+                conn.execute(statement)
+            version += 1
+        if version != start:
+            conn.execute(f"PRAGMA user_version = {version}")
+            conn.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),)
+            )
+        conn.execute("COMMIT")
+    except BaseException as exc:
+        conn.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.Error):
+            raise kind.error(f"cannot migrate {kind.what} {db_path}: {exc}") from exc
+        raise
+
+
 def connect(db_path: Path, kind: SqliteFileKind, *, busy_timeout_ms: int) -> sqlite3.Connection:
     """Open (creating if needed) a file of ``kind``, verify it, configure the connection."""
     _check_header(db_path, kind)
@@ -142,6 +176,8 @@ def connect(db_path: Path, kind: SqliteFileKind, *, busy_timeout_ms: int) -> sql
             conn.execute(f"PRAGMA {pragma}")
         if fresh:
             _create(conn, db_path, kind)
+        elif conn.execute("PRAGMA user_version").fetchone()[0] < kind.schema_version:
+            _migrate(conn, db_path, kind)
     except BaseException:
         conn.close()
         raise

@@ -354,6 +354,36 @@ def test_fresh_file_identity_and_reopen(tmp_path: Path) -> None:
         history.visits()
 
 
+def test_version_1_file_is_migrated_at_open(tmp_path: Path) -> None:
+    """A history written before the console kept the face it indexed (schema 1) opens
+    with its visits intact and gains the two columns; renaming records the face."""
+    with VisitHistory(tmp_path) as history:
+        history.record(whole_visit(vid(21), T0))
+    db = sqlite3.connect(tmp_path / DB_FILENAME)
+    db.execute("ALTER TABLE visits DROP COLUMN indexed_collection")
+    db.execute("ALTER TABLE visits DROP COLUMN indexed_face_id")
+    db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    with VisitHistory(tmp_path) as history:
+        visit = history.visit(vid(21))
+        assert visit is not None and visit.unknown and visit.indexed_face_id is None
+        face = "0f6a2b4c-1111-4222-8333-444455556666"
+        named = history.rename(vid(21), "ann", collection_id="home", face_id=face)
+        assert (named.indexed_collection, named.indexed_face_id) == ("home", face)
+        with pytest.raises(InvalidParameterException):
+            history.rename(vid(21), "ann", collection_id="../x", face_id=face)
+        with pytest.raises(InvalidParameterException):
+            history.rename(vid(21), "ann", collection_id="home", face_id="../../x")
+        assert history.rename(vid(21), "bob").indexed_face_id is None
+    db = sqlite3.connect(tmp_path / DB_FILENAME)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    meta = dict(db.execute("SELECT key, value FROM meta"))
+    assert meta["schema_version"] == "2"
+    db.close()
+
+
 @pytest.mark.parametrize(
     "bad",
     ["../../../tmp/evil", "0" * 31, "0" * 33, "A" * 32, "/" + "0" * 31, "0" * 31 + "\n",

@@ -29,7 +29,9 @@ __all__ = [
 
 APP_NAME = "streamproc-visits"
 APPLICATION_ID = 0x53505648  # "SPVH": not the collection store's "SPRC"
-SCHEMA_VERSION = 1
+#: 1: visits. 2: the face the console indexed when a user named the visit
+#: (indexed_collection, indexed_face_id), so that a correction can delete it.
+SCHEMA_VERSION = 2
 DB_FILENAME = "visits.sqlite3"
 SNAPSHOT_DIRNAME = "snapshots"
 BUSY_TIMEOUT_MS = 30_000
@@ -65,6 +67,8 @@ CREATE TABLE visits (
     snapshot_bytes INTEGER NOT NULL DEFAULT 0,
     user_name TEXT,
     named_at REAL,
+    indexed_collection TEXT,
+    indexed_face_id TEXT,
     last_event_at REAL NOT NULL,
     updated_at REAL NOT NULL
 );
@@ -73,6 +77,14 @@ CREATE INDEX visits_by_stream ON visits(stream, arrived_at, seq);
 CREATE INDEX visits_by_name ON visits({NAME_SQL}, arrived_at, seq);
 """
 
+
+#: Each step brings a file of version v - 1 to v (see SqliteFileKind.migrations).
+_MIGRATIONS = {
+    2: (
+        "ALTER TABLE visits ADD COLUMN indexed_collection TEXT",
+        "ALTER TABLE visits ADD COLUMN indexed_face_id TEXT",
+    ),
+}
 
 KIND = SqliteFileKind(
     what="visit history",
@@ -86,6 +98,7 @@ KIND = SqliteFileKind(
     # Only possible before the first table exists: lets prune() hand freed pages back to
     # the file system instead of keeping the file at its high-water mark.
     fresh_pragmas=("auto_vacuum = INCREMENTAL",),
+    migrations=_MIGRATIONS,
 )
 
 

@@ -33,7 +33,11 @@ from typing import Any
 from streamproc.errors import InvalidParameterException, ResourceNotFoundException
 from streamproc.runtime.events import VisitorArrived, VisitorIdentified, VisitorLeft
 from streamproc.shapes import BoundingBox, Shape
-from streamproc.store.validation import check_external_image_id
+from streamproc.store.validation import (
+    check_collection_id,
+    check_external_image_id,
+    check_face_id,
+)
 
 from .errors import HistoryError
 from .schema import BUSY_TIMEOUT_MS, DB_FILENAME, NAME_SQL, SNAPSHOT_DIRNAME, connect
@@ -73,7 +77,7 @@ _JPEG_MAGIC = b"\xff\xd8\xff"
 _COLUMNS = (
     "seq, visitor_id, stream, arrived_at, left_at, matched, matched_name, user_name, "
     "named_at, face_id, similarity, revisions, frames_seen, duration_s, box, snapshot, "
-    "snapshot_bytes, last_event_at, updated_at"
+    "snapshot_bytes, last_event_at, updated_at, indexed_collection, indexed_face_id"
 )
 
 
@@ -100,6 +104,10 @@ class Visit:
     snapshot_bytes: int
     last_event_at: float
     updated_at: float  # when this row was last written (epoch s)
+    #: Where the console indexed the snapshot when a user named the visit (None: nowhere),
+    #: so that correcting the name can delete that face.
+    indexed_collection: str | None = None
+    indexed_face_id: str | None = None
 
     @property
     def name(self) -> str | None:
@@ -142,6 +150,8 @@ def _visit(row: Sequence[Any]) -> Visit:
         snapshot_bytes=row[16],
         last_event_at=row[17],
         updated_at=row[18],
+        indexed_collection=row[19],
+        indexed_face_id=row[20],
     )
 
 
@@ -605,20 +615,35 @@ class VisitHistory:
 
     # -- the console's edits --------------------------------------------------------------
 
-    def rename(self, visitor_id: str, name: str | None) -> Visit:
+    def rename(
+        self,
+        visitor_id: str,
+        name: str | None,
+        *,
+        collection_id: str | None = None,
+        face_id: str | None = None,
+    ) -> Visit:
         """Record that a user named the visitor (None: take the naming back).
 
         The service's decision stays as it was, in ``matched`` / ``matched_name``. The name
         follows the ExternalImageId rules, so the snapshot can be indexed under it.
+        ``collection_id`` and ``face_id`` say where the snapshot was indexed for this naming
+        (both or neither); they replace what an earlier naming recorded.
         """
         check_visitor_id(visitor_id)
         check_external_image_id(name)
+        if (collection_id is None) != (face_id is None):
+            raise InvalidParameterException("give both collection_id and face_id, or neither")
+        if collection_id is not None:
+            check_collection_id(collection_id)
+            check_face_id(face_id)
         now = time.time()
         with self._write() as conn:
             cursor = conn.execute(
-                "UPDATE visits SET user_name = ?, named_at = ?, updated_at = ? "
-                "WHERE visitor_id = ?",
-                (name, now if name is not None else None, now, visitor_id),
+                "UPDATE visits SET user_name = ?, named_at = ?, updated_at = ?, "
+                "indexed_collection = ?, indexed_face_id = ? WHERE visitor_id = ?",
+                (name, now if name is not None else None, now, collection_id, face_id,
+                 visitor_id),
             )
             if cursor.rowcount == 0:
                 raise ResourceNotFoundException(f"The visit {visitor_id} does not exist")
