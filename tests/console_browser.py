@@ -141,7 +141,9 @@ def stop_run(service: RunningService, timeout: float = 20.0) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(service.proc.pid, signal.SIGKILL)
             service.proc.wait(5)
-            raise AssertionError(f"streamproc run did not stop on SIGTERM:\n{service.log_tail()}")
+            raise AssertionError(
+                f"streamproc run did not stop on SIGTERM:\n{service.log_tail()}"
+            ) from None
 
 
 def copy_photo(src: Path, dst_dir: Path) -> Path:
