@@ -18,6 +18,7 @@ from streamproc.http.server import build_api, check_bind
 from streamproc.http.throttle import RateLimiter
 from streamproc.mqtt import MqttBridge
 from streamproc.runtime.deployment import Deployment, NatsConfig
+from streamproc.runtime.live import LiveStreams
 from streamproc.runtime.metrics import RuntimeMetrics
 from streamproc.runtime.stream import StreamRunner
 from streamproc.settings import Settings
@@ -88,6 +89,7 @@ class Runtime:
         self.http_runner: web.AppRunner | None = None
         self.http_port: int | None = None
         self.streams: dict[str, StreamRunner] = {}
+        self.live: LiveStreams | None = None  # the console's live view
         self.metrics = RuntimeMetrics()
         self._executor = ThreadPoolExecutor(deployment.workers, thread_name_prefix="analysis")
         self._stopping = asyncio.Event()
@@ -223,7 +225,8 @@ class Runtime:
                 if http.console:
                     from streamproc.console import Console
 
-                    Console(self.api, history=self.history,
+                    self.live = LiveStreams([s.id for s in self.deployment.streams])
+                    Console(self.api, history=self.history, live=self.live,
                             searches=self._search_collections()).add_routes(app)
             if needs_whip:
                 self.whip = WhipServer()
@@ -240,7 +243,8 @@ class Runtime:
                 "HTTP on http://%s:%s: %s/metrics%s",
                 self.deployment.http.host,
                 self.http_port,
-                "the Rekognition API at POST /, the console at /console/, "
+                ("the Rekognition API at POST /, "
+                 + ("the console at /console/, " if self.live is not None else ""))
                 if self.api is not None else "",
                 ", /whip/<stream>" if needs_whip else "",
             )
@@ -254,8 +258,11 @@ class Runtime:
                 executor=self._executor,
                 source_label=label,
                 metrics=self.metrics,
-                sinks=[s for s in (self.mqtt, self.history_sink) if s is not None],
+                sinks=[s for s in (self.mqtt, self.history_sink, self.live) if s is not None],
+                tap=self.live.tap if self.live is not None else None,
             )
+            if self.live is not None:
+                self.live.attach(stream.id, self.streams[stream.id].stats)
 
     def _search_collections(self) -> dict[str, list[str]]:
         """Each stream's search collections (where the console indexes a visitor it names)."""
@@ -303,6 +310,8 @@ class Runtime:
 
     async def close(self) -> None:
         """Stop what was started (safe to call twice, and after a partial start)."""
+        if self.live is not None:
+            self.live.close()  # open live views end, so the server's shutdown does not wait
         runner, self.http_runner = self.http_runner, None
         if runner is not None:
             await runner.cleanup()
