@@ -7,7 +7,7 @@ the store file itself cannot be used.
 
 from __future__ import annotations
 
-from .errors import ForeignStoreError, StoreError, StoreVersionError
+from .errors import ForeignStoreError, ReplicaStoreError, StoreError, StoreVersionError
 from .index import FaceIndex
 from .records import BoundingBox, Collection, FaceRecord, IndexResult, NewFace
 from .schema import APPLICATION_ID, DB_FILENAME, SCHEMA_VERSION
@@ -32,6 +32,7 @@ __all__ = [
     "IndexResult",
     "MAX_FACES_PER_COLLECTION",
     "NewFace",
+    "ReplicaStoreError",
     "SCHEMA_VERSION",
     "STORE_ENV",
     "StoreError",

@@ -6,7 +6,7 @@ else's database), not a bad request, so these do not derive from RekognitionErro
 
 from __future__ import annotations
 
-__all__ = ["StoreError", "ForeignStoreError", "StoreVersionError"]
+__all__ = ["StoreError", "ForeignStoreError", "ReplicaStoreError", "StoreVersionError"]
 
 
 class StoreError(Exception):
@@ -19,3 +19,7 @@ class ForeignStoreError(StoreError):
 
 class StoreVersionError(StoreError):
     """The store was written by a newer streamproc whose schema this version cannot read."""
+
+
+class ReplicaStoreError(StoreError):
+    """A plain write to a store that replicates a collection log: write through the log."""

@@ -24,7 +24,7 @@ __all__ = [
 
 APP_NAME = "streamproc"
 APPLICATION_ID = 0x53505243  # "SPRC"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_FILENAME = "streamproc.db"
 BUSY_TIMEOUT_MS = 30_000
 
@@ -88,7 +88,24 @@ CREATE TABLE face_deletions (
     face INTEGER NOT NULL
 );
 CREATE INDEX face_deletions_by_collection ON face_deletions(collection, seq);
+
+CREATE TABLE log_applied (
+    stream TEXT PRIMARY KEY,
+    stream_created TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    applied_at REAL NOT NULL
+) WITHOUT ROWID;
 """
+
+# Schema 2: a store that replicates a collection log (streamproc.cluster) records here, in
+# the same transaction as each write it applies, the last stream sequence it applied. A
+# store with a row here is a replica: its plain write methods refuse (write through the log).
+_MIGRATIONS: dict[int, list[str]] = {
+    2: [
+        "CREATE TABLE log_applied (stream TEXT PRIMARY KEY, stream_created TEXT NOT NULL, "
+        "seq INTEGER NOT NULL, applied_at REAL NOT NULL) WITHOUT ROWID"
+    ],
+}
 
 
 KIND = SqliteFileKind(
@@ -102,6 +119,7 @@ KIND = SqliteFileKind(
     version_error=StoreVersionError,
     meta=lambda: [("token_secret", secrets.token_hex(32))],  # signs pagination tokens
     pragmas=("foreign_keys = ON", "cache_size = -65536"),  # 64 MiB: index loads, bulk inserts
+    migrations=_MIGRATIONS,
 )
 
 

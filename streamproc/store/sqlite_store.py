@@ -32,7 +32,7 @@ from streamproc.errors import (
 )
 from streamproc.settings import STORE_ENV, Settings
 
-from .errors import StoreError
+from .errors import ReplicaStoreError, StoreError
 from .index import FaceIndex
 from .records import BoundingBox, Collection, FaceRecord, IndexResult, NewFace
 from .schema import BUSY_TIMEOUT_MS, DB_FILENAME, connect
@@ -103,6 +103,125 @@ def _detail_json(detail: dict[str, Any] | None, index: int) -> str | None:
 
 def _placeholders(count: int) -> str:
     return ",".join("?" * count)
+
+
+# A face ready to insert: (face_id, box ratios, confidence, unit float32 vector, detail JSON).
+PreparedFace = tuple[str, tuple[float, float, float, float], float, np.ndarray, str | None]
+
+
+def _prepare_faces(
+    faces: Sequence[NewFace],
+) -> list[tuple[tuple[float, float, float, float], float, np.ndarray, str | None]]:
+    """Validate NewFaces: box ratios, confidence, unit vector, detail JSON; one dimension."""
+    if isinstance(faces, NewFace | str | bytes) or not isinstance(faces, Sequence):
+        raise InvalidParameterException("faces must be a list of NewFace")
+    prepared = []
+    for i, face in enumerate(faces):
+        box, confidence = check_new_face(face, i)
+        vector = unit_vector(face.embedding, what=f"faces[{i}].embedding")
+        prepared.append((box, confidence, vector, _detail_json(face.detail, i)))
+    if len({len(p[2]) for p in prepared}) > 1:
+        raise InvalidParameterException("the faces' embeddings differ in dimension")
+    return prepared
+
+
+def refuse_if_replica(conn: sqlite3.Connection) -> None:
+    """A store that applies a collection log (streamproc.cluster) takes writes only from it."""
+    row = conn.execute("SELECT stream FROM log_applied LIMIT 1").fetchone()
+    if row is not None:
+        raise ReplicaStoreError(
+            f"this collection store is a replica of the collection log {row[0]!r}: write "
+            "through the cluster (streamproc.cluster), not to the store directly"
+        )
+
+
+def delete_collection_rows(conn: sqlite3.Connection, key: int) -> None:
+    """Delete a collection's rows (caller holds a write transaction)."""
+    for table in ("embeddings", "face_deletions", "faces", "images", "collections"):
+        column = "id" if table == "collections" else "collection"
+        conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (key,))
+
+
+def insert_image_faces(
+    conn: sqlite3.Connection,
+    key: int,
+    *,
+    image_id: str,
+    image_sha256: str,
+    external_image_id: str | None,
+    created_at: float,
+    faces: Sequence[PreparedFace],
+) -> list[FaceRecord]:
+    """Insert one image and its faces (caller holds a write transaction and has decided)."""
+    image_rowid = conn.execute(
+        "INSERT INTO images(collection, image_id, sha256, external_image_id, created_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (key, image_id, image_sha256, external_image_id, created_at),
+    ).lastrowid
+    records = []
+    for face_id, box, confidence, vector, detail in faces:
+        face_rowid = conn.execute(
+            "INSERT INTO faces(collection, image, face_id, bbox_left, bbox_top, "
+            "bbox_width, bbox_height, confidence, created_at, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (key, image_rowid, face_id, *box, confidence, created_at, detail),
+        ).lastrowid
+        conn.execute(
+            "INSERT INTO embeddings(collection, face, vector) VALUES (?, ?, ?)",
+            (key, face_rowid, vector.tobytes()),
+        )
+        records.append(
+            FaceRecord(
+                face_id=face_id,
+                image_id=image_id,
+                external_image_id=external_image_id,
+                bounding_box=BoundingBox(*box),
+                confidence=confidence,
+                detail=json.loads(detail) if detail is not None else None,
+            )
+        )
+    conn.execute(
+        "UPDATE collections SET face_count = face_count + ?, version = version + 1, "
+        "dimension = coalesce(dimension, ?) WHERE id = ?",
+        (len(faces), len(faces[0][3]), key),
+    )
+    return records
+
+
+def delete_face_rows(
+    conn: sqlite3.Connection, key: int, log_floor: int, rows: Sequence[Sequence[Any]]
+) -> None:
+    """Delete faces given as (rowid, face_id, image rowid) rows of one collection, log the
+    deletions for other processes' indexes, forget images left without faces."""
+    rowids = [r[0] for r in rows]
+    images = sorted({r[2] for r in rows})
+    marks = _placeholders(len(rowids))
+    conn.execute(
+        f"DELETE FROM embeddings WHERE collection = ? AND face IN ({marks})",
+        (key, *rowids),
+    )
+    conn.execute(f"DELETE FROM faces WHERE id IN ({marks})", rowids)
+    conn.executemany(
+        "INSERT INTO face_deletions(collection, face) VALUES (?, ?)",
+        [(key, rowid) for rowid in rowids],
+    )
+    # An image whose faces are all gone is forgotten, so re-indexing it works again.
+    conn.execute(
+        f"DELETE FROM images WHERE id IN ({_placeholders(len(images))}) "
+        "AND NOT EXISTS (SELECT 1 FROM faces WHERE faces.image = images.id)",
+        images,
+    )
+    last_seq = conn.execute("SELECT max(seq) FROM face_deletions").fetchone()[0]
+    floor = max(log_floor, last_seq - DELETION_LOG_KEEP)
+    if floor > log_floor:
+        conn.execute(
+            "DELETE FROM face_deletions WHERE collection = ? AND seq <= ?", (key, floor)
+        )
+    conn.execute(
+        "UPDATE collections SET face_count = face_count - ?, version = version + 1, "
+        "log_floor = ? WHERE id = ?",
+        (len(rowids), floor, key),
+    )
 
 
 class CollectionStore:
@@ -234,6 +353,7 @@ class CollectionStore:
         if not isinstance(face_model_version, str) or not face_model_version:
             raise InvalidParameterException("face_model_version must be a non-empty string")
         with self._write() as conn:
+            refuse_if_replica(conn)
             exists = conn.execute(
                 "SELECT 1 FROM collections WHERE name = ?", (collection_id,)
             ).fetchone()
@@ -251,10 +371,13 @@ class CollectionStore:
         """Delete a collection and all its faces, images and embeddings."""
         check_collection_id(collection_id)
         with self._write() as conn:
+            refuse_if_replica(conn)
             key = self._collection_row(conn, collection_id)[0]
-            for table in ("embeddings", "face_deletions", "faces", "images", "collections"):
-                column = "id" if table == "collections" else "collection"
-                conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (key,))
+            delete_collection_rows(conn, key)
+        self.forget_index(key)
+
+    def forget_index(self, key: int) -> None:
+        """Drop the in-memory index of a deleted collection (by its row key)."""
         with self._indexes_lock:
             self._indexes.pop(key, None)
 
@@ -298,83 +421,75 @@ class CollectionStore:
         check_collection_id(collection_id)
         check_image_sha256(image_sha256)
         check_external_image_id(external_image_id)
-        if isinstance(faces, NewFace | str | bytes) or not isinstance(faces, Sequence):
-            raise InvalidParameterException("faces must be a list of NewFace")
-        prepared = []
-        for i, face in enumerate(faces):
-            box, confidence = check_new_face(face, i)
-            vector = unit_vector(face.embedding, what=f"faces[{i}].embedding")
-            prepared.append((box, confidence, vector, _detail_json(face.detail, i)))
-        dims = {len(p[2]) for p in prepared}
-        if len(dims) > 1:
-            raise InvalidParameterException("the faces' embeddings differ in dimension")
+        prepared = _prepare_faces(faces)
         with self._write() as conn:
-            key, _, _, _, dimension, face_count, _, _ = self._collection_row(conn, collection_id)
-            existing = conn.execute(
-                "SELECT id, image_id FROM images WHERE collection = ? AND sha256 = ? "
-                "AND ifnull(external_image_id, '') = ?",
-                (key, image_sha256, external_image_id or ""),
-            ).fetchone()
-            if existing is not None:
-                rows = conn.execute(
-                    f"SELECT {_FACE_COLUMNS} FROM {_FACE_FROM} WHERE f.image = ? ORDER BY f.id",
-                    (existing[0],),
-                ).fetchall()
-                return IndexResult(
-                    faces=[_face_from_row(r) for r in rows],
-                    image_id=existing[1],
-                    already_indexed=True,
-                )
-            if not prepared:
-                return IndexResult(faces=[], image_id=None, already_indexed=False)
-            (dim,) = dims
-            if dimension is not None and dim != dimension:
-                raise InvalidParameterException(
-                    f"embedding dimension {dim} does not match collection {collection_id}'s "
-                    f"dimension {dimension} (another face model?)"
-                )
-            if face_count + len(prepared) > self.max_faces_per_collection:
-                raise ServiceQuotaExceededException(
-                    f"Collection {collection_id} holds {face_count} faces; indexing "
-                    f"{len(prepared)} more would exceed the limit of "
-                    f"{self.max_faces_per_collection} faces per collection"
-                )
-            now = time.time()
+            refuse_if_replica(conn)
+            decided = self.decide_index(
+                conn, collection_id, image_sha256, external_image_id, prepared
+            )
+            if isinstance(decided, IndexResult):
+                return decided
             image_id = str(uuid.uuid4())
-            image_rowid = conn.execute(
-                "INSERT INTO images(collection, image_id, sha256, external_image_id, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (key, image_id, image_sha256, external_image_id, now),
-            ).lastrowid
-            records = []
-            for box, confidence, vector, detail in prepared:
-                face_id = str(uuid.uuid4())
-                face_rowid = conn.execute(
-                    "INSERT INTO faces(collection, image, face_id, bbox_left, bbox_top, "
-                    "bbox_width, bbox_height, confidence, created_at, detail) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (key, image_rowid, face_id, *box, confidence, now, detail),
-                ).lastrowid
-                conn.execute(
-                    "INSERT INTO embeddings(collection, face, vector) VALUES (?, ?, ?)",
-                    (key, face_rowid, vector.tobytes()),
-                )
-                records.append(
-                    FaceRecord(
-                        face_id=face_id,
-                        image_id=image_id,
-                        external_image_id=external_image_id,
-                        bounding_box=BoundingBox(*box),
-                        confidence=confidence,
-                        detail=json.loads(detail) if detail is not None else None,
-                    )
-                )
-            conn.execute(
-                "UPDATE collections SET face_count = face_count + ?, version = version + 1, "
-                "dimension = coalesce(dimension, ?) WHERE id = ?",
-                (len(prepared), dim, key),
+            records = insert_image_faces(
+                conn,
+                decided,
+                image_id=image_id,
+                image_sha256=image_sha256,
+                external_image_id=external_image_id,
+                created_at=time.time(),
+                faces=[(str(uuid.uuid4()), *p) for p in prepared],
             )
             return IndexResult(faces=records, image_id=image_id, already_indexed=False)
+
+    def prepare_faces(
+        self, faces: Sequence[NewFace]
+    ) -> list[tuple[tuple[float, float, float, float], float, np.ndarray, str | None]]:
+        """Validate faces as index_faces does (for a writer that decides before writing)."""
+        return _prepare_faces(faces)
+
+    def decide_index(
+        self,
+        conn: sqlite3.Connection,
+        collection_id: str,
+        image_sha256: str,
+        external_image_id: str | None,
+        prepared: Sequence[tuple[tuple[float, float, float, float], float, np.ndarray, Any]],
+    ) -> IndexResult | int:
+        """What index_faces would do in the snapshot ``conn`` reads: the IndexResult when
+        nothing is to be written (already indexed, no faces), else the collection's key.
+        Raises the request errors (unknown collection, dimension, quota)."""
+        dims = {len(p[2]) for p in prepared}
+        key, _, _, _, dimension, face_count, _, _ = self._collection_row(conn, collection_id)
+        existing = conn.execute(
+            "SELECT id, image_id FROM images WHERE collection = ? AND sha256 = ? "
+            "AND ifnull(external_image_id, '') = ?",
+            (key, image_sha256, external_image_id or ""),
+        ).fetchone()
+        if existing is not None:
+            rows = conn.execute(
+                f"SELECT {_FACE_COLUMNS} FROM {_FACE_FROM} WHERE f.image = ? ORDER BY f.id",
+                (existing[0],),
+            ).fetchall()
+            return IndexResult(
+                faces=[_face_from_row(r) for r in rows],
+                image_id=existing[1],
+                already_indexed=True,
+            )
+        if not prepared:
+            return IndexResult(faces=[], image_id=None, already_indexed=False)
+        (dim,) = dims
+        if dimension is not None and dim != dimension:
+            raise InvalidParameterException(
+                f"embedding dimension {dim} does not match collection {collection_id}'s "
+                f"dimension {dimension} (another face model?)"
+            )
+        if face_count + len(prepared) > self.max_faces_per_collection:
+            raise ServiceQuotaExceededException(
+                f"Collection {collection_id} holds {face_count} faces; indexing "
+                f"{len(prepared)} more would exceed the limit of "
+                f"{self.max_faces_per_collection} faces per collection"
+            )
+        return int(key)
 
     def list_faces(
         self,
@@ -427,45 +542,25 @@ class CollectionStore:
             )
         wanted = list(dict.fromkeys(check_face_id(f) for f in face_ids))
         with self._write() as conn:
+            refuse_if_replica(conn)
             key, _, _, _, _, _, _, log_floor = self._collection_row(conn, collection_id)
-            rows = conn.execute(
-                f"SELECT id, face_id, image FROM faces WHERE collection = ? "
-                f"AND face_id IN ({_placeholders(len(wanted))})",
-                (key, *wanted),
-            ).fetchall()
+            rows = self.face_rows(conn, key, wanted)
             if not rows:
                 return []
-            rowids = [r[0] for r in rows]
-            images = sorted({r[2] for r in rows})
-            marks = _placeholders(len(rowids))
-            conn.execute(
-                f"DELETE FROM embeddings WHERE collection = ? AND face IN ({marks})",
-                (key, *rowids),
-            )
-            conn.execute(f"DELETE FROM faces WHERE id IN ({marks})", rowids)
-            conn.executemany(
-                "INSERT INTO face_deletions(collection, face) VALUES (?, ?)",
-                [(key, rowid) for rowid in rowids],
-            )
-            # An image whose faces are all gone is forgotten, so re-indexing it works again.
-            conn.execute(
-                f"DELETE FROM images WHERE id IN ({_placeholders(len(images))}) "
-                "AND NOT EXISTS (SELECT 1 FROM faces WHERE faces.image = images.id)",
-                images,
-            )
-            last_seq = conn.execute("SELECT max(seq) FROM face_deletions").fetchone()[0]
-            floor = max(log_floor, last_seq - DELETION_LOG_KEEP)
-            if floor > log_floor:
-                conn.execute(
-                    "DELETE FROM face_deletions WHERE collection = ? AND seq <= ?", (key, floor)
-                )
-            conn.execute(
-                "UPDATE collections SET face_count = face_count - ?, version = version + 1, "
-                "log_floor = ? WHERE id = ?",
-                (len(rowids), floor, key),
-            )
+            delete_face_rows(conn, key, log_floor, rows)
         deleted = {r[1] for r in rows}
         return [f for f in wanted if f in deleted]
+
+    def face_rows(
+        self, conn: sqlite3.Connection, key: int, face_ids: Sequence[str]
+    ) -> list[tuple[int, str, int]]:
+        """(rowid, face_id, image rowid) of those of ``face_ids`` in collection ``key``."""
+        rows = conn.execute(
+            f"SELECT id, face_id, image FROM faces WHERE collection = ? "
+            f"AND face_id IN ({_placeholders(len(face_ids))})",
+            (key, *face_ids),
+        ).fetchall()
+        return [(int(r[0]), str(r[1]), int(r[2])) for r in rows]
 
     # -- search --------------------------------------------------------------------------
 
