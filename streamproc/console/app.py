@@ -30,6 +30,7 @@ from aiohttp import web
 
 from streamproc.console.access import ConsoleUser
 from streamproc.console.sessions import COOKIE_NAME, Session, SessionStore
+from streamproc.console.thumbnails import Thumbnails
 from streamproc.errors import AccessDeniedException, RekognitionError
 from streamproc.http.api import RekognitionHttpApi
 from streamproc.http.protocol import decode_request
@@ -78,6 +79,7 @@ class Console:
         metrics_history: Any | None = None,  # streamproc.console.metrics_history
         searches: dict[str, list[str]] | None = None,  # stream id -> its search collections
         data_dir: Path | None = None,  # the console's own files (face thumbnails)
+        thumbnails: bool = True,  # keep face thumbnails of faces indexed through the console
     ) -> None:
         self.api = api
         self.engine = api.engine
@@ -87,6 +89,7 @@ class Console:
         self.searches = dict(searches or {})
         settings = self.engine.context.settings
         self.data_dir = data_dir if data_dir is not None else settings.store / "console"
+        self.thumbnails = Thumbnails(self.data_dir / "thumbnails", enabled=thumbnails)
         self.region = settings.region
         self.account = settings.account_id
         self.sessions = SessionStore()
