@@ -10,7 +10,7 @@ import pytest
 
 from streamproc.client import Client
 
-pytest_plugins = ["tests.fixtures_streaming"]
+pytest_plugins = ["tests.fixtures_streaming", "tests.console_browser"]
 
 DATA = Path(__file__).parent / "data"
 
