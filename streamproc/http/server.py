@@ -16,6 +16,7 @@ from aiohttp import web
 
 from streamproc.engine import Engine
 from streamproc.http.api import MAX_BODY_BYTES, RekognitionHttpApi
+from streamproc.metrics_history import MetricsHistory
 from streamproc.runtime.metrics import RuntimeMetrics
 
 __all__ = ["ApiServer", "InsecureBindError", "is_loopback"]
@@ -97,6 +98,10 @@ class ApiServer:
         self._runner: web.AppRunner | None = None
         self.console_enabled = console
         self.history: Any | None = None  # the visit history of a store `run` wrote, if any
+        # The console's metrics graphs: per-minute history of self.metrics, in this process.
+        self.metrics_history: MetricsHistory | None = (
+            MetricsHistory(self.metrics) if console else None
+        )
 
     @property
     def url(self) -> str:
@@ -110,7 +115,8 @@ class ApiServer:
         if self.console_enabled:
             from streamproc.console import Console
 
-            Console(self.api, history=self.history).add_routes(app)
+            Console(self.api, history=self.history,
+                    metrics_history=self.metrics_history).add_routes(app)
         return app
 
     async def start(self) -> str:
@@ -124,6 +130,8 @@ class ApiServer:
             self.history = await asyncio.to_thread(VisitHistory, history_dir)
         self._runner = web.AppRunner(self.app(), access_log=None)
         await self._runner.setup()
+        if self.metrics_history is not None:
+            await self.metrics_history.start()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         addresses: list[Any] = list(self._runner.addresses)
@@ -135,6 +143,8 @@ class ApiServer:
         return self.url
 
     async def stop(self) -> None:
+        if self.metrics_history is not None:
+            await self.metrics_history.stop()
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()

@@ -16,6 +16,7 @@ from streamproc.history import HistorySink, VisitHistory
 from streamproc.http.api import MAX_BODY_BYTES, RekognitionHttpApi
 from streamproc.http.server import build_api, check_bind
 from streamproc.http.throttle import RateLimiter
+from streamproc.metrics_history import MetricsHistory
 from streamproc.mqtt import MqttBridge
 from streamproc.runtime.deployment import Deployment, NatsConfig
 from streamproc.runtime.live import LiveStreams
@@ -91,6 +92,7 @@ class Runtime:
         self.streams: dict[str, StreamRunner] = {}
         self.live: LiveStreams | None = None  # the console's live view
         self.metrics = RuntimeMetrics()
+        self.metrics_history: MetricsHistory | None = None  # the console's graphs
         self._executor = ThreadPoolExecutor(deployment.workers, thread_name_prefix="analysis")
         self._stopping = asyncio.Event()
         self._started = False
@@ -226,8 +228,10 @@ class Runtime:
                     from streamproc.console import Console
 
                     self.live = LiveStreams([s.id for s in self.deployment.streams])
-                    Console(self.api, history=self.history, live=self.live,
-                            searches=self._search_collections()).add_routes(app)
+                    self.metrics_history = MetricsHistory(self.metrics)
+                    await self.metrics_history.start()
+                    Console(self.api, history=self.history, metrics_history=self.metrics_history,
+                            live=self.live, searches=self._search_collections()).add_routes(app)
             if needs_whip:
                 self.whip = WhipServer()
                 self.whip.add_routes(app)
@@ -310,6 +314,9 @@ class Runtime:
 
     async def close(self) -> None:
         """Stop what was started (safe to call twice, and after a partial start)."""
+        metrics_history, self.metrics_history = self.metrics_history, None
+        if metrics_history is not None:
+            await metrics_history.stop()
         if self.live is not None:
             self.live.close()  # open live views end, so the server's shutdown does not wait
         runner, self.http_runner = self.http_runner, None

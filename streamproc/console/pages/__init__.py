@@ -1,5 +1,5 @@
 """One module per console page; each has ``add_routes(router, console)``."""
 
-from streamproc.console.pages import home, live, people, visits
+from streamproc.console.pages import home, live, metrics, people, tryit, visits
 
-ALL = [home, live, visits, people]
+ALL = [home, live, tryit, metrics, visits, people]
