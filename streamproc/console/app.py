@@ -76,7 +76,7 @@ class Console:
         *,
         history: Any | None = None,  # streamproc.history.VisitHistory
         live: Any | None = None,  # streamproc.runtime.live.LiveStreams
-        metrics_history: Any | None = None,  # streamproc.console.metrics_history
+        metrics_history: Any | None = None,  # streamproc.metrics_history.MetricsHistory
         searches: dict[str, list[str]] | None = None,  # stream id -> its search collections
         data_dir: Path | None = None,  # the console's own files (face thumbnails)
         thumbnails: bool = True,  # keep face thumbnails of faces indexed through the console
