@@ -8,6 +8,7 @@ client with a cookie jar as a browser.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -22,6 +23,7 @@ from aiohttp import web
 
 from streamproc.console import Console
 from streamproc.engine import Engine
+from streamproc.errors import ResourceNotFoundException
 from streamproc.http.api import MAX_BODY_BYTES
 from streamproc.http.server import build_api
 from streamproc.runtime.metrics import RuntimeMetrics
@@ -144,10 +146,8 @@ async def site(engine: Engine, tmp_path: Path,
         yield site
     await runner.cleanup()
     api.close()
-    try:
+    with contextlib.suppress(ResourceNotFoundException):  # the test deleted it
         engine.call("DeleteCollection", {"CollectionId": collection})
-    except Exception:  # the test deleted it
-        pass
 
 
 async def test_upload_two_photos_of_one_person(site: Site) -> None:
@@ -237,6 +237,13 @@ async def test_collections_create_and_delete_with_confirmation(site: Site) -> No
     assert not thumbs.exists()
 
 
+async def test_a_server_without_visit_history_says_so(site: Site) -> None:
+    html = await site.page("/console/visits/")
+    assert "keeps no visit history" in html
+    async with site.http.get(site.url + f"/console/visits/{'0' * 32}/snapshot.jpg") as r:
+        assert r.status == 404
+
+
 async def test_thumbnails_can_be_turned_off(engine: Engine, tmp_path: Path) -> None:
     api = build_api(engine, RuntimeMetrics())
     console = Console(api, data_dir=tmp_path, thumbnails=False)
@@ -245,7 +252,8 @@ async def test_thumbnails_can_be_turned_off(engine: Engine, tmp_path: Path) -> N
 
     box = BoundingBox(Width=0.5, Height=0.5, Left=0.25, Top=0.25)
     assert await console.thumbnails.save("c", JACK[0].read_bytes(), [(face, box)]) == 0
-    assert not (tmp_path / "thumbnails").exists() and await console.thumbnails.read("c", face) is None
+    assert not (tmp_path / "thumbnails").exists()
+    assert await console.thumbnails.read("c", face) is None
     api.close()
 
 
