@@ -1,0 +1,210 @@
+"""CollectionLog: the JetStream stream every collection write goes through.
+
+One stream (default ``STREAMPROC_COLLECTIONS``, file storage, replicas 3 on a cluster and
+1 on a single server) holds one subject per collection (:mod:`.subjects`). Publishing:
+
+- ``Nats-Msg-Id`` is the record id, so a retried publish (lost ack, reconnect, leader
+  change) is stored once: JetStream answers the retry with the first copy's sequence.
+- ``Nats-Expected-Last-Subject-Sequence`` is the collection subject's last sequence the
+  writer decided against, so two writers of one collection cannot both win: the loser gets
+  :class:`WrongLastSequence`, catches up and decides again.
+
+Retention: the stream keeps every record (no age, count or size limit), so a new node can
+rebuild from sequence 1. Snapshots (chunked through the object store) or rollups that let
+old records go are a follow-up (issue 13); until then the log grows with every write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+
+import nats.errors
+import nats.js.errors
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig, StreamInfo
+
+from streamproc.errors import ThrottlingException
+
+from .errors import ClusterError
+from .records import Record, encode_record
+from .subjects import DEFAULT_PREFIX, collection_subject
+
+__all__ = ["DEFAULT_STREAM", "CollectionLog", "LogSettings", "WrongLastSequence"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STREAM = "STREAMPROC_COLLECTIONS"
+_WRONG_LAST_SEQUENCE = (10071, 10164)  # JSStreamWrongLastSequence(Constant)Err
+_NO_MESSAGE = 10037  # JSNoMessageFoundErr
+_TRANSIENT = (
+    nats.errors.TimeoutError,
+    nats.errors.NoRespondersError,
+    nats.errors.ConnectionReconnectingError,
+    nats.js.errors.NoStreamResponseError,
+    nats.js.errors.ServiceUnavailableError,
+    asyncio.TimeoutError,
+)
+
+
+class WrongLastSequence(ClusterError):
+    """Another writer appended to the collection since this writer decided."""
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    stream: str = DEFAULT_STREAM
+    prefix: str = DEFAULT_PREFIX
+    replicas: int = 1  # 3 on a cluster
+    #: JetStream's duplicate window: a retry within it is recognised by its Nats-Msg-Id.
+    duplicate_window_s: float = 120.0
+    max_record_bytes: int = 8 * 1024 * 1024
+    #: How long one publish or read keeps retrying through reconnects and elections.
+    request_timeout_s: float = 15.0
+
+
+def _transient(exc: BaseException) -> bool:
+    if isinstance(exc, _TRANSIENT):
+        return True
+    # 503s (no leader yet, cluster not ready), 500s during a leader change
+    return isinstance(exc, nats.js.errors.APIError) and exc.code in (500, 503)
+
+
+class CollectionLog:
+    """The stream of collection records, seen through one node's JetStream context."""
+
+    def __init__(self, js: JetStreamContext, settings: LogSettings | None = None) -> None:
+        self.js = js
+        self.settings = settings or LogSettings()
+        self.created: str | None = None  # the stream's creation time: its identity
+
+    @property
+    def stream(self) -> str:
+        return self.settings.stream
+
+    @property
+    def identity(self) -> str:
+        if self.created is None:
+            raise ClusterError("CollectionLog.ensure() has not been called")
+        return self.created
+
+    def subject(self, collection_id: str) -> str:
+        return collection_subject(collection_id, self.settings.prefix)
+
+    @property
+    def subjects(self) -> str:
+        return f"{self.settings.prefix}.*"
+
+    async def _retrying(self, what: str, call, timeout: float | None = None):  # type: ignore[no-untyped-def]
+        """``await call()`` until it succeeds, retrying transient errors until the deadline."""
+        deadline = time.monotonic() + (timeout or self.settings.request_timeout_s)
+        delay = 0.05
+        while True:
+            try:
+                return await call()
+            except Exception as exc:
+                if not _transient(exc):
+                    raise
+                if time.monotonic() + delay > deadline:
+                    raise ThrottlingException(
+                        f"the collection log is unavailable ({what}: {type(exc).__name__} "
+                        f"{exc}); try again"
+                    ) from exc
+                log.debug("%s: %r; retrying in %.2fs", what, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    async def ensure(self) -> StreamInfo:
+        """Create the stream if missing (or check the existing one); remember its identity."""
+        s = self.settings
+        config = StreamConfig(
+            name=s.stream,
+            subjects=[self.subjects],
+            retention=RetentionPolicy.LIMITS,
+            discard=DiscardPolicy.OLD,
+            storage=StorageType.FILE,
+            num_replicas=s.replicas,
+            duplicate_window=s.duplicate_window_s,
+            max_msg_size=s.max_record_bytes,
+            allow_direct=True,
+        )
+
+        async def add() -> StreamInfo:
+            try:
+                return await self.js.add_stream(config)
+            except nats.js.errors.BadRequestError:
+                # exists with another configuration (e.g. created by an older node)
+                return await self.js.stream_info(s.stream)
+
+        info = await self._retrying("create the stream", add, timeout=30.0)
+        if list(info.config.subjects or []) != [self.subjects]:
+            raise ClusterError(
+                f"stream {s.stream} exists with subjects {info.config.subjects}, not "
+                f"[{self.subjects}]: another deployment's stream?"
+            )
+        if info.created is None:
+            raise ClusterError(f"stream {s.stream} reports no creation time")
+        self.created = info.created.isoformat()
+        return info
+
+    async def info(self) -> StreamInfo:
+        return await self._retrying("stream info", lambda: self.js.stream_info(self.stream))
+
+    async def last_seq(self) -> int:
+        """The stream's last sequence (0 when empty)."""
+        return int((await self.info()).state.last_seq or 0)
+
+    async def last_subject_seq(self, collection_id: str) -> int:
+        """The sequence of the collection's last record (0: none ever)."""
+        subject = self.subject(collection_id)
+
+        async def get() -> int:
+            try:
+                msg = await self.js.get_last_msg(self.stream, subject)
+            except nats.js.errors.NotFoundError:
+                return 0
+            except nats.js.errors.APIError as exc:
+                if exc.err_code == _NO_MESSAGE:
+                    return 0
+                raise
+            return int(msg.seq or 0)
+
+        return int(await self._retrying("last record of a collection", get))
+
+    async def publish(
+        self, record: Record, *, record_id: str, writer: str, expected_subject_seq: int
+    ) -> int:
+        """Append ``record``; returns its stream sequence (the first copy's, for a retry).
+
+        Raises WrongLastSequence when the collection has a newer record than
+        ``expected_subject_seq``; ThrottlingException when the log stays unavailable.
+        """
+        data = encode_record(record, record_id=record_id, writer=writer)
+        subject = self.subject(record.collection_id)
+        headers = {
+            "Nats-Msg-Id": record_id,
+            "Nats-Expected-Last-Subject-Sequence": str(expected_subject_seq),
+        }
+
+        async def send() -> int:
+            try:
+                ack = await self.js.publish(
+                    subject, data, timeout=2.0, stream=self.stream, headers=dict(headers)
+                )
+            except nats.js.errors.APIError as exc:
+                if exc.err_code in _WRONG_LAST_SEQUENCE:
+                    raise WrongLastSequence(str(exc)) from exc
+                raise
+            if ack.duplicate:
+                log.info("record %s was stored before (seq %d): a retry", record_id, ack.seq)
+            return int(ack.seq)
+
+        return int(await self._retrying("publish a record", send))
+
+    async def delete(self) -> None:
+        """Delete the stream (tests, a deliberate reset)."""
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            await self.js.delete_stream(self.stream)
