@@ -60,6 +60,8 @@ class ClipReport:
     people: list[PersonReport] = field(default_factory=list)
     observer_ms: float = 0.0  # mean time per analysed frame in the observers (tracking)
     idle_frames: int = 0  # frames motion gating left unanalysed
+    embedded: int = 0  # faces embedded (SFace runs)
+    carried: int = 0  # faces that carried a tracked identity instead (identity reuse)
 
     def of_kind(self, kind: str) -> list[dict[str, Any]]:
         return [e for e in self.events if e.get("EventType") == kind]
@@ -123,6 +125,7 @@ class ClipReport:
             f"{self.named_people}  wrong {len(self.wrong)}  switches {self.switches}  "
             f"unknown {self.unknown_announcements} (truth {unknown_truth})  "
             f"frames {len(self.frames)} (+{self.idle_frames} idle)  "
+            f"embedded {self.embedded} carried {self.carried}  "
             f"observers {self.observer_ms:.2f} ms/frame  "
             f"to name: {to_name}"
         )
@@ -170,6 +173,7 @@ async def evaluate_clip(
     fps: float = 5.0,
     events: dict[str, Any] | None = None,
     motion: bool = True,
+    reuse: bool = True,
 ) -> ClipReport:
     """Index the clip's gallery, stream the clip, and score what a subscriber received."""
     import nats
@@ -205,6 +209,7 @@ async def evaluate_clip(
             "realtime": False,
             "operations": [{"operation": "SearchFacesByImage", "CollectionId": collection}],
             "motion": {"enabled": motion},
+            "reuse": {"enabled": reuse},
             **({"events": events} if events else {}),
         }],
     })
@@ -223,6 +228,7 @@ async def evaluate_clip(
         stats = runtime.streams[stream_id].stats
         observer_ms = 1000 * stats.observer_seconds / max(1, stats.analysed)
         idle_frames = stats.idle_skipped
+        embedded, carried = stats.embedded, stats.carried
         await nc.flush()
         for _ in range(50):  # the last records are in flight
             if any(e.get("EventType") == "VisitorLeft" for e in received[-1:]) or not received:
@@ -232,7 +238,8 @@ async def evaluate_clip(
     finally:
         await nc.close()
     frames.sort(key=lambda r: r["InputInformation"]["FrameNumber"])
-    report = ClipReport(clip, frames, received, observer_ms=observer_ms, idle_frames=idle_frames)
+    report = ClipReport(clip, frames, received, observer_ms=observer_ms, idle_frames=idle_frames,
+                        embedded=embedded, carried=carried)
     _score(report, spec.get("visits", []))
     return report
 
@@ -243,6 +250,7 @@ async def evaluate(
     fps: float = 5.0,
     nats_url: str | None = None,
     motion: bool = True,
+    reuse: bool = True,
 ) -> list[ClipReport]:
     from streamproc.transport import EmbeddedNatsServer
 
@@ -255,7 +263,8 @@ async def evaluate(
         with tempfile.TemporaryDirectory(prefix="eval-visits-") as tmp:
             return [
                 await evaluate_clip(name, specs[name], nats_url=nats_url,
-                                    store=Path(tmp) / "store", fps=fps, motion=motion)
+                                    store=Path(tmp) / "store", fps=fps, motion=motion,
+                                    reuse=reuse)
                 for name in (clips or list(specs))
             ]
     finally:
@@ -269,8 +278,10 @@ def main() -> None:
     parser.add_argument("--fps", type=float, default=5.0, help="analysed frames per second")
     parser.add_argument("--events", action="store_true", help="print every visitor event")
     parser.add_argument("--no-motion", action="store_true", help="analyse every frame")
+    parser.add_argument("--no-reuse", action="store_true", help="embed every face every frame")
     args = parser.parse_args()
-    reports = asyncio.run(evaluate(args.clips or None, fps=args.fps, motion=not args.no_motion))
+    reports = asyncio.run(evaluate(args.clips or None, fps=args.fps, motion=not args.no_motion,
+                                   reuse=not args.no_reuse))
     for report in reports:
         print(report.summary())
         if args.events:

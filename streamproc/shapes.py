@@ -607,10 +607,17 @@ class FrameSection(Shape):
 
 
 class FaceSearchRecord(Shape):
-    """One face of a frame and its matches, as a Rekognition Video stream processor gives."""
+    """One face of a frame and its matches, as a Rekognition Video stream processor gives.
+
+    ``MatchSource`` ``"TRACK"`` (streamproc's own field): the face was not embedded on this
+    frame; it is the same face as a confidently identified visitor's track, and
+    ``MatchedFaces`` are that track's matches from its last embedded frame (identity reuse,
+    README "Streams"). Absent: searched on this frame, as the reference does.
+    """
 
     DetectedFace: ComparedFace
     MatchedFaces: list[FaceMatch]
+    MatchSource: Literal["TRACK"] | None = None
 
 
 class FaceSearchSection(FrameSection):

@@ -4,6 +4,9 @@ Built on ``bench/eval_visits.py`` (the same scoring, one run for the module): ev
 indexed person on screen is announced with the right name, no visit ever gets a wrong
 name, a visitor is named within 1 s of stream time after the first frame whose per-frame
 search already returns them, and strangers are announced as unknown once per visit.
+
+Identity reuse (on by default) is checked against a second run with it off: the same
+visitor events, fewer faces embedded, and carried matches marked in the frame records.
 """
 
 from __future__ import annotations
@@ -22,6 +25,12 @@ MAX_NAMING_DELAY_S = 1.0
 @pytest.fixture(scope="module")
 def reports() -> dict[str, ClipReport]:
     return {r.clip: r for r in asyncio.run(evaluate(fps=5.0))}
+
+
+@pytest.fixture(scope="module")
+def reports_without_reuse() -> dict[str, ClipReport]:
+    """The same clips with identity reuse off: every identifiable face embedded."""
+    return {r.clip: r for r in asyncio.run(evaluate(fps=5.0, reuse=False))}
 
 
 def test_every_labelled_clip_was_evaluated(reports: dict[str, ClipReport]) -> None:
@@ -88,3 +97,60 @@ def test_hard_cut_gives_the_second_person_a_visit_of_their_own(
     arrivals = {e["VisitorId"]: e["FrameOffsetInSeconds"] for e in report.of_kind("VisitorArrived")}
     jack = next(v for v, n in named.items() if n == "jack")
     assert 3.0 <= arrivals[jack] <= 3.5  # a new visit right after the cut at 3 s
+
+
+def _visitor_events(report: ClipReport) -> list[tuple[object, ...]]:
+    """What a subscriber learns, without the random VisitorIds and snapshots."""
+    return sorted(
+        (e["FrameOffsetInSeconds"], e["EventType"], str(e.get("ExternalImageId")),
+         str(e.get("Matched")), str(e.get("Revision")))
+        for e in report.events
+    )
+
+
+@pytest.mark.parametrize("clip", ["walking", "approach", "two_people", "cut", "elon", "strangers"])
+def test_identity_reuse_changes_no_visitor_event(
+    reports: dict[str, ClipReport], reports_without_reuse: dict[str, ClipReport], clip: str
+) -> None:
+    """Issue 9, item 7: the same visits, names and decision times with reuse on and off."""
+    on, off = reports[clip], reports_without_reuse[clip]
+    assert off.carried == 0
+    assert sorted(map(str, on.final_names.values())) == sorted(map(str, off.final_names.values()))
+    assert _visitor_events(on) == _visitor_events(off), (on.summary(), off.summary())
+    # Every face big enough to identify is either embedded or carried; never more embedded.
+    assert on.embedded + on.carried == off.embedded and on.embedded <= off.embedded
+
+
+def test_identity_reuse_embeds_a_named_visitor_about_once_a_second(
+    reports: dict[str, ClipReport], reports_without_reuse: dict[str, ClipReport]
+) -> None:
+    """two_people: both named at 0.4 s (3 frames each), then on screen until 4 s at 5 fps:
+    re-embedded once a second instead of on every frame."""
+    on, off = reports["two_people"], reports_without_reuse["two_people"]
+    assert off.embedded == 40  # 2 faces x 20 frames
+    assert on.embedded <= 2 * 3 + 2 * 4 and on.carried >= 26, on.summary()
+    assert reports["strangers"].carried == 0  # unknown visitors are embedded every frame
+
+
+def test_carried_matches_are_marked_in_the_frame_records(
+    reports: dict[str, ClipReport], reports_without_reuse: dict[str, ClipReport]
+) -> None:
+    on = reports["two_people"]
+    entries = [r for frame in on.frames for r in frame.get("FaceSearchResponse", [])]
+    carried = [r for r in entries if r.get("MatchSource") == "TRACK"]
+    assert len(carried) == on.carried and all(
+        r.get("MatchSource") in (None, "TRACK") for r in entries
+    )
+    for entry in carried:  # the track's name, with the detection of this frame
+        assert entry["MatchedFaces"][0]["Face"]["ExternalImageId"] in ("leonardo", "scarlett")
+        assert entry["DetectedFace"]["BoundingBox"]["Width"] > 0
+    off = reports_without_reuse["two_people"]
+    assert not any("MatchSource" in r for frame in off.frames
+                   for r in frame.get("FaceSearchResponse", []))
+    # After the hard cut no face carries the first person's match.
+    cut = reports["cut"]
+    for frame in cut.frames:
+        if frame["InputInformation"]["FrameOffsetInSeconds"] >= 3.0:
+            for r in frame.get("FaceSearchResponse", []):
+                if r.get("MatchSource") == "TRACK":
+                    assert r["MatchedFaces"][0]["Face"]["ExternalImageId"] == "jack"

@@ -112,10 +112,19 @@ def search_faces_in_frame(
 ) -> FaceSearchSection:
     """Per analysed frame, **every** face is searched, as Rekognition Video stream
     processors do (``FaceSearchResponse``), not only the largest one; one record per face of
-    the frame's face analysis, in its order (the visit tracker pairs them by position)."""
+    the frame's face analysis, in its order (the visit tracker pairs them by position).
+    A face the runner's reuse plan carried (``frame.carried``) is not searched again: its
+    record holds the track's matches, marked ``MatchSource: TRACK``."""
     result = frame.faces()
     responses = []
-    for face in result.faces:
+    for i, face in enumerate(result.faces):
+        carried = frame.carried.get(i)
+        if carried is not None:  # a tracked visitor's face: the track's matches (reuse)
+            responses.append(
+                FaceSearchRecord(DetectedFace=compared_face(face, result),
+                                 MatchedFaces=list(carried.matches), MatchSource="TRACK")
+            )
+            continue
         matches = (
             search_collection(
                 context,

@@ -7,6 +7,7 @@ analysis) goes through :class:`FaceAnalyzer`, so they all see the same faces.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,11 +19,17 @@ from streamproc.faces.embedder import FaceEmbedder
 from streamproc.faces.mesh import MIN_PRESENCE, FaceMesh, load_canonical_face
 from streamproc.images import DecodedImage
 from streamproc.vision.align import align_face
+from streamproc.vision.appearance import appearance_signature
 from streamproc.vision.pose import pose_from_landmarks
 from streamproc.vision.quality import brightness, sharpness
 from streamproc.vision.rotation import rotate_points_back, rotate_upright
 
-__all__ = ["AnalyzedFace", "ImageFaces", "FaceAnalyzer"]
+__all__ = ["AnalyzedFace", "ImageFaces", "FaceAnalyzer", "ReuseFilter"]
+
+#: Given the faces (the ones big enough to embed carry an appearance ``signature``) and
+#: the indices of those faces, the indices whose embedding is not needed (a stream carries
+#: a tracked identity for them; streamproc.runtime.reuse).
+ReuseFilter = Callable[[list["AnalyzedFace"], list[int]], Collection[int]]
 
 #: Rotations tried when an image without EXIF shows no confident upright face.
 ROTATIONS = (90, 270, 180)
@@ -58,6 +65,9 @@ class AnalyzedFace:
     mesh_points: np.ndarray | None = field(default=None, repr=False)
     eye_ratio: float | None = None
     mouth_ratio: float | None = None
+    #: The aligned crop's appearance fingerprint (vision.appearance), only when a reuse
+    #: filter asked for it.
+    signature: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def area(self) -> float:
@@ -187,6 +197,7 @@ class FaceAnalyzer:
         embed_min_size: float = 0.0,
         edge: EdgeOptions | None = None,
         flip_average: bool = False,
+        reuse: ReuseFilter | None = None,
     ) -> ImageFaces:
         """Detect faces (largest first) and describe the first ``max_faces`` of them.
 
@@ -196,6 +207,9 @@ class FaceAnalyzer:
         canvas (None, the default: not at all).
         ``flip_average``: embeddings are the mean of the face and its mirror image (one
         more embedder run a face; for gallery and single-image probes, not video frames).
+        ``reuse``: with embeddings, each face big enough to embed gets an appearance
+        ``signature`` of its aligned crop, and the faces the filter returns are not embedded
+        (their ``embedding`` stays None).
         """
         if detect_orientation:
             detected, degrees, upright = self._detect_oriented(image)
@@ -241,6 +255,12 @@ class FaceAnalyzer:
                 else edge_aligned_crop(upright, found, edge)
                 for i in wanted
             ]
+            if reuse is not None:
+                for i, crop in zip(wanted, crops, strict=True):
+                    faces[i].signature = appearance_signature(crop)
+                skip = set(reuse(faces, wanted))
+                crops = [c for i, c in zip(wanted, crops, strict=True) if i not in skip]
+                wanted = [i for i in wanted if i not in skip]
             vectors = self.embedder.embed_crops(crops, flip_average)
             for i, vector in zip(wanted, vectors, strict=True):
                 faces[i].embedding = vector

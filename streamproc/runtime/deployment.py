@@ -38,6 +38,7 @@ __all__ = [
     "JetStreamConfig",
     "NatsConfig",
     "OperationConfig",
+    "ReuseConfig",
     "StreamConfig",
     "TlsConfig",
     "frame_request_model",
@@ -219,6 +220,22 @@ class MotionConfig(_Config):
     )
 
 
+class ReuseConfig(_Config):
+    """Identity reuse: a visitor already named is re-embedded about once a second (or after
+    a scene cut, or when their face no longer looks like the last embedded one); frames in
+    between carry the track's match (``MatchSource: TRACK``). Needs one SearchFacesByImage
+    and no other operation that embeds faces."""
+
+    enabled: bool = True
+    max_age_s: float = Field(
+        default=1.0, gt=0, le=60, description="re-embed a named visitor at least this often"
+    )
+    min_appearance: float = Field(
+        default=0.7, ge=0, le=1,
+        description="appearance similarity to the last embedded face needed to carry",
+    )
+
+
 class LabelEventsConfig(_Config):
     """Announce the first sighting of each of these labels per session (needs DetectLabels)."""
 
@@ -240,6 +257,7 @@ class StreamConfig(_Config):
     operations: list[OperationConfig] = Field(min_length=1)
     events: EventsConfig = Field(default_factory=EventsConfig)
     motion: MotionConfig = Field(default_factory=MotionConfig)
+    reuse: ReuseConfig = Field(default_factory=ReuseConfig)
     label_events: LabelEventsConfig | None = None
 
     @model_validator(mode="after")

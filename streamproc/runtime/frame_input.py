@@ -6,7 +6,10 @@ import threading
 from dataclasses import dataclass, field
 
 from streamproc.faces import FaceAnalyzer, ImageFaces
+from streamproc.faces.analyzer import AnalyzedFace
 from streamproc.images import DecodedImage
+from streamproc.runtime.reuse import ReuseCandidate, ReusePlan
+from streamproc.shapes import BoundingBox
 from streamproc.sources import Frame
 
 __all__ = ["FrameInput", "MIN_IDENTIFIABLE_FACE"]
@@ -23,11 +26,17 @@ class FrameInput:
 
     ``needs`` is the union of what the stream's operations read, so the face models run
     once per frame however many operations use the faces.
+
+    ``reuse``: the runner's plan of confidently identified tracks (streamproc.runtime.reuse);
+    faces that carry a track's identity are not embedded and are listed in ``carried``
+    (face index: the track's candidate), for the face search to report its matches.
     """
 
     frame: Frame
     analyzer: FaceAnalyzer
     needs: frozenset[str] = frozenset()
+    reuse: ReusePlan | None = None
+    carried: dict[int, ReuseCandidate] = field(default_factory=dict, init=False)
     _faces: ImageFaces | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -51,5 +60,21 @@ class FrameInput:
                     detect_orientation=False,
                     mesh="mesh" in self.needs,
                     embed_min_size=MIN_IDENTIFIABLE_FACE,
+                    reuse=self._carry if self.reuse is not None else None,
                 )
             return self._faces
+
+    def _carry(self, faces: list[AnalyzedFace], wanted: list[int]) -> list[int]:
+        """The faces that carry a tracked identity (called by the analyzer after detection,
+        when the frame is converted: ``luma`` is then what the visit tracker looks at)."""
+        plan = self.reuse
+        if plan is None or not wanted or plan.cut(self.frame.luma()):
+            return []
+        w, h = self.frame.width, self.frame.height
+        boxes = [
+            BoundingBox.from_corners(f.box[0] / w, f.box[1] / h, f.box[2] / w, f.box[3] / h)
+            for f in faces
+        ]
+        signatures = [faces[i].signature if i in wanted else None for i in range(len(faces))]
+        self.carried = plan.assign(self.frame.pts, boxes, signatures)
+        return list(self.carried)

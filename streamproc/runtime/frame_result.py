@@ -52,6 +52,9 @@ class FrameResult:
     sections: list[FrameSection] = field(default_factory=list)
     faces: ImageFaces | None = None
     errors: list[FrameError] = field(default_factory=list)
+    #: Faces (by index in ``faces``) that were not embedded because they carry a tracked
+    #: visitor's identity (identity reuse): the track's VisitorId.
+    carried: dict[int, str] = field(default_factory=dict)
 
     def section(self, kind: type[S]) -> S | None:
         """The section of that type, if an operation of the stream produced one."""

@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
+from streamproc.runtime.deployment import ReuseConfig
 from streamproc.runtime.frame_result import FrameClock, FrameResult
+from streamproc.runtime.reuse import ReusePlan
 from streamproc.shapes import Shape
 
-__all__ = ["FrameObserver", "busy"]
+__all__ = ["FrameObserver", "busy", "reuse_plan"]
 
 
 @runtime_checkable
@@ -39,3 +41,10 @@ def busy(observer: object) -> bool:
     without motion; observers may say so with an optional ``busy()`` method."""
     method = getattr(observer, "busy", None)
     return bool(method()) if callable(method) else False
+
+
+def reuse_plan(observer: object, settings: ReuseConfig) -> ReusePlan | None:
+    """What the next frame may carry instead of embedding (identity reuse), from an
+    observer that tracks identities (an optional ``reuse_plan(settings)`` method)."""
+    method = getattr(observer, "reuse_plan", None)
+    return method(settings) if callable(method) else None  # type: ignore[no-any-return]

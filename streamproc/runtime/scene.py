@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["SceneChangeDetector"]
+__all__ = ["SceneChangeDetector", "changed_fraction", "thumbnail"]
 
 #: Thumbnail size (width x height) the comparison runs on.
 THUMB_W, THUMB_H = 64, 36
@@ -17,7 +17,7 @@ THUMB_W, THUMB_H = 64, 36
 PIXEL_CHANGE = 30.0
 
 
-def _thumbnail(luma: np.ndarray) -> np.ndarray:
+def thumbnail(luma: np.ndarray) -> np.ndarray:
     """Brightness samples on a fixed grid (one pixel per block)."""
     h, w = luma.shape[:2]
     ys = (np.arange(THUMB_H + 1) * h) // THUMB_H
@@ -26,6 +26,13 @@ def _thumbnail(luma: np.ndarray) -> np.ndarray:
     # Sample one row and one column per block instead of averaging the whole block.
     rows = green[((ys[:-1] + ys[1:]) // 2)]
     return rows[:, ((xs[:-1] + xs[1:]) // 2)].astype(np.float32)
+
+
+def changed_fraction(before: np.ndarray, after: np.ndarray) -> float:
+    """The fraction of thumbnail pixels that changed (1.0 for thumbnails of another size)."""
+    if before.shape != after.shape:
+        return 1.0
+    return float(np.mean(np.abs(after - before) > PIXEL_CHANGE))
 
 
 class SceneChangeDetector:
@@ -42,13 +49,18 @@ class SceneChangeDetector:
         self.last_fraction = 0.0
 
     def changed(self, luma: np.ndarray) -> bool:
-        thumb = _thumbnail(luma)
+        thumb = thumbnail(luma)
         last, self._last = self._last, thumb
         if last is None:
             return False
-        fraction = float(np.mean(np.abs(thumb - last) > PIXEL_CHANGE))
+        fraction = changed_fraction(last, thumb)
         self.last_fraction = fraction
         return fraction >= self.threshold
+
+    @property
+    def last_thumbnail(self) -> np.ndarray | None:
+        """The thumbnail of the last frame looked at (None before the first)."""
+        return self._last
 
     def reset(self) -> None:
         self._last = None

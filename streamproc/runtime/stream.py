@@ -29,7 +29,8 @@ from streamproc.runtime.frame_input import FrameInput
 from streamproc.runtime.frame_result import FrameClock, FrameError, FrameRecord, FrameResult
 from streamproc.runtime.metrics import RuntimeMetrics
 from streamproc.runtime.motion import MotionDetector
-from streamproc.runtime.observers import FrameObserver, busy
+from streamproc.runtime.observers import FrameObserver, busy, reuse_plan
+from streamproc.runtime.reuse import ReusePlan
 from streamproc.runtime.sinks import EventSink
 from streamproc.shapes import FrameSection, Shape
 from streamproc.sources import Frame, Source, SourceState, StatusEvent
@@ -54,6 +55,8 @@ class StreamStats:
     last_latency_ms: float = 0.0
     observer_seconds: float = 0.0  # time spent in observers, all frames together
     idle_skipped: int = 0  # frames without motion and nobody tracked: no model ran
+    embedded: int = 0  # faces embedded (SFace runs) on analysed frames
+    carried: int = 0  # faces that carried a tracked identity instead (identity reuse)
 
 
 class StreamRunner:
@@ -88,6 +91,14 @@ class StreamRunner:
             request = frame_request_model(operation).model_validate(op_config.params)
             self.operations.append((operation, request))
         self.needs = frozenset().union(*(op.frame_needs(req) for op, req in self.operations))
+        # Identity reuse replaces a face search's embedding with a track's matches: only
+        # when one SearchFacesByImage is the stream's only use of embeddings.
+        embedding_users = [op.name for op, req in self.operations
+                           if "embeddings" in op.frame_needs(req)]
+        self.reuse = config.reuse if (
+            config.reuse.enabled and embedding_users == ["SearchFacesByImage"]
+        ) else None
+        self._plan: ReusePlan | None = None
         names = frozenset(op.name for op, _ in self.operations)
         offered = engine.plugin_manager.hook.streamproc_frame_observers(
             stream_id=config.id, config=config, operations=names
@@ -169,12 +180,18 @@ class StreamRunner:
                     result.errors.append(
                         FrameError(f"observer:{observer.name}", type(exc).__name__, str(exc))
                     )
+            if self.reuse is not None:
+                self._plan = next(
+                    (p for o in self.observers if (p := reuse_plan(o, self.reuse)) is not None),
+                    None,
+                )
             self.stats.observer_seconds += time.perf_counter() - started
         return events
 
     def _end_observers(self, clock: FrameClock, reason: str) -> list[Shape]:
         events: list[Shape] = []
         with self._observer_lock:
+            self._plan = None  # the visits end: nothing left to carry
             for observer in self.observers:
                 try:
                     events += observer.end(clock, reason)
@@ -226,7 +243,7 @@ class StreamRunner:
         gated, nothing moved)."""
         if self.idle(frame):
             return None, []
-        frame_input = FrameInput(frame, self.engine.context.faces, self.needs)
+        frame_input = FrameInput(frame, self.engine.context.faces, self.needs, reuse=self._plan)
         result = FrameResult(self.config.id, frame, clock)
         for operation, request in self.operations:
             assert operation.frame_handler is not None
@@ -252,6 +269,10 @@ class StreamRunner:
                               frame.frame_number)
                 result.errors.append(FrameError(operation.name, type(exc).__name__, str(exc)))
         result.faces = frame_input.analysed
+        result.carried = {i: c.visitor_id for i, c in frame_input.carried.items()}
+        if result.faces is not None:
+            self.stats.embedded += sum(f.embedding is not None for f in result.faces.faces)
+            self.stats.carried += len(result.carried)
         events = self._observe(result)
         if self.tap is not None:
             try:

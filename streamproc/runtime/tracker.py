@@ -20,6 +20,11 @@ over a cost that combines motion and appearance:
 After an abrupt scene change (``scene_cut``) no track can be continued by motion: only
 appearance can carry a visitor across a cut. Faces too small to embed, and streams with no
 face search, are associated by motion only and carry no identity evidence.
+
+A face that *carried* a track's identity (identity reuse: not embedded on this frame, see
+``streamproc.runtime.reuse``) joins that track only and adds no identity evidence: only
+measured frames vote. :meth:`VisitorTracker.reuse_candidates` lists the tracks whose
+identity is confident enough to be carried.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from streamproc.runtime.deployment import EventsConfig
 from streamproc.runtime.events import VisitorArrived, VisitorEvent, VisitorIdentified, VisitorLeft
 from streamproc.runtime.frame_result import FrameClock
 from streamproc.runtime.identity import Decision, IdentityVote
+from streamproc.runtime.reuse import ReuseCandidate
 from streamproc.shapes import BoundingBox, FaceMatch
 
 __all__ = ["Observation", "Track", "VisitorTracker"]
@@ -62,6 +68,9 @@ class Observation:
     quality: float = 0.0  # identity.face_quality
     searched: bool = False  # False: too small to identify, or no search on the stream
     snapshot: Callable[[], bytes] | None = field(default=None, repr=False)
+    matches: tuple[FaceMatch, ...] = ()  # every match of the search (best first)
+    signature: np.ndarray | None = field(default=None, repr=False)  # appearance fingerprint
+    carried_from: str | None = None  # VisitorId whose identity the face carried (not embedded)
 
 
 @dataclass
@@ -80,6 +89,10 @@ class Track:
     best_score: float = -1.0
     snapshot: Callable[[], bytes] | None = field(default=None, repr=False)
     _snapshot_jpeg: bytes | None = field(default=None, repr=False)
+    # The last embedded and searched face (identity reuse compares with and carries it).
+    embedded_at: float | None = None
+    signature: np.ndarray | None = field(default=None, repr=False)
+    matches: tuple[FaceMatch, ...] = ()
 
     @property
     def template(self) -> np.ndarray | None:
@@ -114,6 +127,7 @@ class Track:
             self.template_weight += obs.quality
         if obs.searched:
             self.vote.add(obs.match, obs.quality)
+            self.embedded_at, self.signature, self.matches = offset, obs.signature, obs.matches
         score = (0.2 + obs.quality) * obs.confidence * obs.box.area
         if obs.snapshot is not None and score > self.best_score:
             self.best_score, self.snapshot, self._snapshot_jpeg = score, obs.snapshot, None
@@ -164,6 +178,10 @@ class VisitorTracker:
 
     def _cost(self, track: Track, obs: Observation, offset: float, scene_cut: bool) -> float:
         c = self.config
+        if obs.carried_from is not None:  # the same face as that track's, checked by reuse
+            if obs.carried_from != track.visitor_id:
+                return _IMPOSSIBLE
+            return 1.0 - max(track.predicted(offset).iou(obs.box), track.box.iou(obs.box))
         template = track.template
         appearance = (
             float(np.dot(template, obs.embedding))
@@ -269,6 +287,25 @@ class VisitorTracker:
             DurationSeconds=max(0.0, track.last_seen - track.first_seen),
             FramesSeen=track.frames,
         )
+
+    def reuse_candidates(self) -> list[ReuseCandidate]:
+        """Tracks whose identity a next frame may carry instead of embedding: confirmed,
+        seen on the latest frame, named, and their latest searched face matched that name
+        first. New, undecided and unknown tracks are never carried (embedded every frame)."""
+        out = []
+        for t in self.tracks:
+            name = t.vote.name
+            if (
+                name is None or not t.confirmed or t.last_seen != self._last_offset
+                or t.embedded_at is None or t.signature is None or not t.matches
+                or t.matches[0].Face.ExternalImageId != name
+            ):
+                continue
+            out.append(ReuseCandidate(
+                visitor_id=t.visitor_id, box=t.box, velocity=t.velocity, seen_at=t.last_seen,
+                embedded_at=t.embedded_at, signature=t.signature, matches=t.matches,
+            ))
+        return out
 
     def expire(self, clock: FrameClock) -> list[VisitorEvent]:
         """VisitorLeft for tracks unseen for ``left_after_s`` (call on frames and on ticks)."""

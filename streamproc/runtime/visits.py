@@ -11,12 +11,13 @@ import logging
 from collections.abc import Sequence
 
 from streamproc.faces.describe import bounding_box
-from streamproc.runtime.deployment import EventsConfig
+from streamproc.runtime.deployment import EventsConfig, ReuseConfig
 from streamproc.runtime.frame_result import FrameClock, FrameResult
 from streamproc.runtime.identity import face_quality
+from streamproc.runtime.reuse import ReusePlan
 from streamproc.runtime.scene import SceneChangeDetector
 from streamproc.runtime.snapshots import face_snapshot
-from streamproc.runtime.tracker import Observation, VisitorTracker
+from streamproc.runtime.tracker import FAST_MOVE_GAP_S, Observation, VisitorTracker
 from streamproc.shapes import FaceSearchSection, Shape
 
 __all__ = ["VisitObserver"]
@@ -52,17 +53,21 @@ class VisitObserver:
             if min(face.box[2] - face.box[0], face.box[3] - face.box[1]) < self.min_face_px:
                 continue  # a passer-by far away on the street, not a visitor
             box = bounding_box(face, faces)
-            searched = records is not None and face.embedding is not None
-            matches = records[i].MatchedFaces if records is not None else []
+            carried = result.carried.get(i)  # not embedded: carries that track's identity
+            searched = records is not None and face.embedding is not None and carried is None
+            matches = records[i].MatchedFaces if records is not None and searched else []
             out.append(
                 Observation(
                     box=box,
                     confidence=face.confidence,
-                    match=matches[0] if searched and matches else None,
+                    match=matches[0] if matches else None,
                     embedding=face.embedding,
                     quality=face_quality(face),
                     searched=searched,
                     snapshot=functools.partial(face_snapshot, result.frame.rgb, box),
+                    matches=tuple(matches),
+                    signature=face.signature,
+                    carried_from=carried,
                 )
             )
         return out
@@ -78,6 +83,17 @@ class VisitObserver:
     def busy(self) -> bool:
         """Open tracks: keep analysing frames (a visitor standing still makes no motion)."""
         return bool(self.tracker.tracks)
+
+    def reuse_plan(self, settings: ReuseConfig) -> ReusePlan:
+        """What the next analysed frame may carry instead of embedding (identity reuse)."""
+        return ReusePlan(
+            candidates=tuple(self.tracker.reuse_candidates()),
+            scene=self.scene.last_thumbnail,
+            scene_change=self.scene.threshold,
+            max_age_s=settings.max_age_s,
+            min_appearance=settings.min_appearance,
+            max_gap_s=FAST_MOVE_GAP_S,
+        )
 
     def end(self, clock: FrameClock, reason: str) -> Sequence[Shape]:
         self.scene.reset()
