@@ -141,3 +141,118 @@ def test_live_view_updates_with_face_boxes(service: RunningService, page: Browse
     assert img.evaluate("i => i.naturalWidth") == 640
     assert page.page.locator("#live-status").inner_text() == "online"
     page.screenshot("live")
+
+
+def test_unknown_visit_is_named_and_the_next_visit_is_recognised(
+    service: RunningService, page: BrowserPage
+) -> None:
+    """The product's promise: a stranger's visit appears with its snapshot; the user names
+    them in the console; the camera's next visit of that person is announced by name."""
+    sign_in(page, service.url)
+    p = page.page
+
+    def unknown_visit_with_snapshot() -> bool:
+        p.goto(f"{service.url}/console/visits/?unknown=1")
+        cards = p.locator(".visit.unknown:has(img)")
+        return cards.count() > 0
+
+    _wait(unknown_visit_with_snapshot, 30, "an unknown visit with a snapshot", service)
+    card = p.locator(".visit.unknown:has(img)").first
+    snapshot = card.locator("img")
+    snapshot.scroll_into_view_if_needed()
+    p.wait_for_function("i => i.complete && i.naturalWidth >= 80", arg=snapshot.element_handle())
+    page.screenshot("visits-unknown")
+    named_at = time.time()
+    card.locator("input.pick").check()
+    p.fill("#n-name", VISITOR_NAME)
+    p.click("#n-submit")
+    result = p.locator("#results li.ok")
+    result.wait_for()
+    assert f"named {VISITOR_NAME}" in result.inner_text()
+    assert "indexed in household" in result.inner_text()
+    page.screenshot("visits-named")
+
+    # The next loop of the clip is a new visit, recognised by the service itself.
+    def recognised_visit() -> bool:
+        p.goto(f"{service.url}/console/visits/?name={VISITOR_NAME}")
+        for visit in p.locator(".visit").all():
+            who = visit.locator(".who").inner_text()
+            stamp = visit.locator("time").get_attribute("datetime") or ""
+            if who.strip() == VISITOR_NAME and "named by you" not in who \
+                    and _epoch(stamp) >= named_at - 1:
+                return True
+        return False
+
+    _wait(recognised_visit, 40, f"a later visit recognised as {VISITOR_NAME}", service)
+    page.screenshot("visits-recognised")
+    p.goto(f"{service.url}/console/")
+    assert VISITOR_NAME in p.locator(".visits").first.inner_text()
+
+
+def _epoch(iso: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso).timestamp() if iso else 0.0
+
+
+def test_upload_photos_for_a_person(service: RunningService, page: BrowserPage) -> None:
+    sign_in(page, service.url)
+    p = page.page
+    p.goto(f"{service.url}/console/collections/household")
+    photos = [DATA / "faces" / "joe_biden" / name for name in ("1.jpg", "2.jpg")]
+    assert all(photo.exists() for photo in photos)
+    p.fill("#u-name", "joe")
+    p.set_input_files("#u-photos", [str(photo) for photo in photos])
+    p.click("#upload-form button[type=submit]")
+    outcomes = p.locator("#u-progress li.ok")
+    _wait(lambda: outcomes.count() == 2, 30, "two indexed photos", service)
+    assert all("1 face indexed" in text for text in outcomes.all_inner_texts())
+    p.goto(f"{service.url}/console/collections/household")
+    person = p.locator(".person[data-person='joe']")
+    assert person.locator(".face").count() == 2
+    thumbnails = person.locator(".face img")
+    assert thumbnails.count() == 2
+    for i in range(2):
+        p.wait_for_function("i => i.complete && i.naturalWidth > 0",
+                            arg=thumbnails.nth(i).element_handle())
+    page.screenshot("collection")
+
+
+def test_try_it_detect_faces_draws_the_boxes(service: RunningService, page: BrowserPage) -> None:
+    sign_in(page, service.url)
+    p = page.page
+    p.goto(f"{service.url}/console/try/DetectFaces")
+    p.set_input_files("#image", str(DATA / "faces" / "joe_biden" / "2.jpg"))
+    p.click("#run")
+    p.wait_for_selector("#tryit[data-state='done']")
+    assert p.locator("#result svg .box").count() == 1
+    assert p.locator("#result svg .landmark").count() > 0
+    assert '"FaceDetails"' in p.locator("#response").inner_text()
+    page.screenshot("try-detect-faces")
+
+
+def test_metrics_page_graphs_the_operations(service: RunningService, page: BrowserPage) -> None:
+    sign_in(page, service.url)
+    p = page.page
+    p.goto(f"{service.url}/console/metrics/")
+    # The stream's per-frame searches count as SearchFacesByImage requests.
+    totals = p.locator("#operations-totals")
+    _wait(lambda: "SearchFacesByImage" in totals.inner_text(), 20, "the search totals",
+          service)
+    p.wait_for_selector("#operation-charts canvas")
+    p.wait_for_selector("#stream-charts canvas")
+    page.screenshot("metrics")
+
+
+def test_pages_fit_a_phone(service: RunningService, page: BrowserPage) -> None:
+    sign_in(page, service.url)
+    p = page.page
+    p.set_viewport_size({"width": 390, "height": 844})
+    for name, path in (("home", "/console/"), ("live", "/console/live/front-door"),
+                       ("visits", "/console/visits/"),
+                       ("collection", "/console/collections/household"),
+                       ("try", "/console/try/"), ("metrics", "/console/metrics/")):
+        p.goto(f"{service.url}{path}")
+        overflow = p.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 1, f"{path} is {overflow} px wider than a phone"
+        page.screenshot(f"phone-{name}")
