@@ -34,12 +34,15 @@ async def _serve(args: argparse.Namespace) -> int:
     server = ApiServer(
         engine, host=args.host, port=args.port,
         auth_file=Path(args.auth) if args.auth else None, insecure=args.insecure,
-        max_workers=args.workers,
+        max_workers=args.workers, console=not args.no_console,
+        thumbnails=not args.no_thumbnails,
     )
     url = await server.start()
     auth = f"SigV4, users of {args.auth}" if args.auth else "any signature, loopback only"
     print(f"streamproc: Rekognition API at {url} ({auth}); metrics at {url}/metrics",
           flush=True)
+    if not args.no_console:
+        print(f"streamproc: web console at {url}/console/", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -76,4 +79,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--insecure", action="store_true",
                    help="allow a non-loopback address without --auth")
     p.add_argument("--workers", type=int, default=2, help="requests analysed in parallel")
+    p.add_argument("--no-console", action="store_true", help="do not serve the web console")
+    p.add_argument("--no-thumbnails", action="store_true",
+                   help="the console keeps no thumbnails of the faces it indexes")
     p.set_defaults(handler=_handler)

@@ -29,6 +29,7 @@ import jinja2
 from aiohttp import web
 
 from streamproc.console.access import ConsoleUser
+from streamproc.console.keys import SESSION_KEY, USER_KEY
 from streamproc.console.sessions import COOKIE_NAME, Session, SessionStore
 from streamproc.console.thumbnails import Thumbnails
 from streamproc.errors import AccessDeniedException, RekognitionError
@@ -144,8 +145,8 @@ class Console:
             new_cookie = session.id
         if request.method in _UNSAFE:
             self._check_csrf(request, session, await _form_token(request))
-        request["console_session"] = session
-        request["console_user"] = self.user_for(session)
+        request[SESSION_KEY] = session
+        request[USER_KEY] = self.user_for(session)
         try:
             response = await handler(request)
         except AccessDeniedException as err:
@@ -228,7 +229,7 @@ class Console:
         raise response
 
     async def _signout(self, request: web.Request) -> web.StreamResponse:
-        session: Session = request["console_session"]
+        session: Session = request[SESSION_KEY]
         self.sessions.delete(session.id)
         response = web.HTTPSeeOther(f"{PREFIX}/signin" if self.auth else f"{PREFIX}/")
         response.del_cookie(COOKIE_NAME, path=f"{PREFIX}/")
@@ -256,22 +257,22 @@ class Console:
         self, request: web.Request, operation: str, params: dict[str, Any]
     ) -> web.Response:
         """Run an operation as the request's user; the AWS JSON answer (or error)."""
-        user: ConsoleUser = request["console_user"]
+        user: ConsoleUser = request[USER_KEY]
         return await self.api.answer(operation, params, key=user.access_key_id,
                                      user=user.auth_user)
 
     async def invoke(self, request: web.Request, operation: str, params: dict[str, Any]) -> Any:
         """Run an operation as the request's user; the typed response (raises its error)."""
-        user: ConsoleUser = request["console_user"]
+        user: ConsoleUser = request[USER_KEY]
         return await self.api.invoke(operation, params, key=user.access_key_id,
                                      user=user.auth_user)
 
     # -- rendering ------------------------------------------------------------------------
 
     def render(self, request: web.Request, template: str, **context: Any) -> web.Response:
-        session: Session | None = request.get("console_session")
+        session: Session | None = request.get(SESSION_KEY)
         context.setdefault("csrf_token", session.csrf_token if session else "")
-        context.setdefault("user", request.get("console_user"))
+        context.setdefault("user", request.get(USER_KEY))
         context.setdefault("auth", self.auth)
         context.setdefault("nav", request.path)
         html = self.templates.get_template(template).render(**context)

@@ -87,6 +87,7 @@ class ApiServer:
         max_workers: int = 2,
         max_queued: int = 8,
         console: bool = True,
+        thumbnails: bool = True,
     ) -> None:
         check_bind(host, auth=auth_file is not None, insecure=insecure)
         self.engine = engine
@@ -97,6 +98,7 @@ class ApiServer:
                              max_workers=max_workers, max_queued=max_queued)
         self._runner: web.AppRunner | None = None
         self.console_enabled = console
+        self.thumbnails = thumbnails
         self.history: Any | None = None  # the visit history of a store `run` wrote, if any
         # The console's metrics graphs: per-minute history of self.metrics, in this process.
         self.metrics_history: MetricsHistory | None = (
@@ -115,8 +117,8 @@ class ApiServer:
         if self.console_enabled:
             from streamproc.console import Console
 
-            Console(self.api, history=self.history,
-                    metrics_history=self.metrics_history).add_routes(app)
+            Console(self.api, history=self.history, metrics_history=self.metrics_history,
+                    thumbnails=self.thumbnails).add_routes(app)
         return app
 
     async def start(self) -> str:

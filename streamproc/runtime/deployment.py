@@ -149,6 +149,9 @@ class HttpConfig(_Config):
     auth: Path | None = Field(default=None, description="auth file: users, keys, policies")
     insecure: bool = Field(default=False, description="allow a non-loopback host without auth")
     console: bool = Field(default=True, description="serve the web console at /console/")
+    thumbnails: bool = Field(
+        default=True, description="the console keeps a small thumbnail of each face it indexes"
+    )
 
 
 class OperationConfig(_Config):

@@ -231,7 +231,8 @@ class Runtime:
                     self.metrics_history = MetricsHistory(self.metrics)
                     await self.metrics_history.start()
                     Console(self.api, history=self.history, metrics_history=self.metrics_history,
-                            live=self.live, searches=self._search_collections()).add_routes(app)
+                            live=self.live, searches=self._search_collections(),
+                            thumbnails=http.thumbnails).add_routes(app)
             if needs_whip:
                 self.whip = WhipServer()
                 self.whip.add_routes(app)

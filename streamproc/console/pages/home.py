@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from streamproc.console.keys import USER_KEY
 from streamproc.errors import RekognitionError
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ async def collections_with_counts(
     console: Console, request: web.Request
 ) -> tuple[list[dict[str, Any]], str | None]:
     """``[{"id", "faces", "users"}]`` the user may see, or an error message instead."""
-    user = request["console_user"]
+    user = request[USER_KEY]
     if not user.can_operation("ListCollections", {}):
         return [], "You may not list collections (rekognition:ListCollections)."
     try:
@@ -55,7 +56,7 @@ async def collections_with_counts(
 
 
 async def home(console: Console, request: web.Request) -> web.StreamResponse:
-    user = request["console_user"]
+    user = request[USER_KEY]
     collections, collections_error = await collections_with_counts(console, request)
     streams = []
     if console.live is not None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from streamproc.console.app import PREFIX, SECURITY_HEADERS
+from streamproc.console.keys import USER_KEY
 from streamproc.errors import AccessDeniedException, RekognitionError, ResourceNotFoundException
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ class _Refused(Exception):
 def _stream_id(console: Console, request: web.Request) -> str:
     """The requested stream, if the user may view it and it is configured."""
     stream_id = request.match_info["stream"]
-    user = request["console_user"]
+    user = request[USER_KEY]
     if not user.can_stream(VIEW, stream_id):
         try:
             user.require_stream(VIEW, stream_id)
@@ -86,7 +87,7 @@ def _event(update: LiveUpdate) -> bytes:
 
 
 async def index(console: Console, request: web.Request) -> web.StreamResponse:
-    user = request["console_user"]
+    user = request[USER_KEY]
     streams = []
     if console.live is not None:
         streams = [s for s in console.live.streams() if user.can_stream(VIEW, s.id)]

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from streamproc.console.keys import USER_KEY
 from streamproc.errors import (
     AccessDeniedException,
     InvalidParameterException,
@@ -39,7 +40,7 @@ def _refused(console: Console, request: web.Request) -> web.StreamResponse | Non
     """Without ``streamproc:ViewMetrics``: 403 (a console page, not an API answer), with
     IAM's message, as a page or as JSON."""
     try:
-        request["console_user"].require(ACTION)
+        request[USER_KEY].require(ACTION)
     except AccessDeniedException as err:
         response = console.error_response(request, err)
         response.set_status(403)

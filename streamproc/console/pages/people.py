@@ -18,6 +18,7 @@ from urllib.parse import quote
 from aiohttp import web
 from aiohttp.web_request import FileField
 
+from streamproc.console.keys import USER_KEY
 from streamproc.errors import (
     AccessDeniedException,
     ImageTooLargeException,
@@ -65,7 +66,7 @@ def _collection_url(collection_id: str) -> str:
 
 async def collection_ids(console: Console, request: web.Request) -> list[str]:
     """Every collection the user may list (empty when ListCollections is not allowed)."""
-    user = request["console_user"]
+    user = request[USER_KEY]
     if not user.can_operation("ListCollections", {}):
         return []
     ids: list[str] = []
@@ -103,7 +104,7 @@ async def list_faces(
 async def person_names(console: Console, request: web.Request,
                        collections: list[str]) -> list[str]:
     """The ExternalImageIds of these collections the user may list (for a datalist)."""
-    user = request["console_user"]
+    user = request[USER_KEY]
     names: set[str] = set()
     for collection_id in collections:
         if not user.can_operation("ListFaces", {"CollectionId": collection_id}):
@@ -123,7 +124,7 @@ async def collections_page(console: Console, request: web.Request) -> web.Stream
     from streamproc.console.pages.home import collections_with_counts
 
     collections, error = await collections_with_counts(console, request)
-    user = request["console_user"]
+    user = request[USER_KEY]
     confirm = request.query.get("delete")
     if confirm is not None and confirm not in {c["id"] for c in collections}:
         confirm = None
@@ -146,7 +147,7 @@ async def _collections_result(console: Console, request: web.Request, *,
     from streamproc.console.pages.home import collections_with_counts
 
     collections, error = await collections_with_counts(console, request)
-    user = request["console_user"]
+    user = request[USER_KEY]
     response = console.render(
         request, "collections.html", title="People", collections=collections,
         collections_error=error, confirm_delete=None, message=message, problem=problem,
@@ -224,7 +225,7 @@ async def collection_page(console: Console, request: web.Request, *,
     faces, next_token = await list_faces(console, request, collection_id, limit=PAGE_FACES,
                                          token=token)
     thumbs = await console.thumbnails.existing(collection_id)
-    user = request["console_user"]
+    user = request[USER_KEY]
     response = console.render(
         request, "collection.html", title=collection_id, collection_id=collection_id,
         people=group_people(faces), thumbs=thumbs, next_token=next_token, page_token=token,
@@ -271,7 +272,7 @@ async def add_faces(console: Console, request: web.Request) -> web.StreamRespons
         check_external_image_id(name or None)
     except InvalidParameterException as err:
         problem = err.message
-    if not request["console_user"].can_operation("IndexFaces", {"CollectionId": collection_id}):
+    if not request[USER_KEY].can_operation("IndexFaces", {"CollectionId": collection_id}):
         problem = (f"AccessDeniedException: you may not add faces to {collection_id} "
                    "(rekognition:IndexFaces is not allowed by your policy).")
         status = 403
@@ -361,7 +362,7 @@ async def face_thumbnail(console: Console, request: web.Request) -> web.StreamRe
         face_id = check_face_id(request.match_info["face_id"])
     except InvalidParameterException:
         raise web.HTTPNotFound(text="no such face") from None
-    request["console_user"].require("rekognition:ListFaces", _arn(console, collection_id))
+    request[USER_KEY].require("rekognition:ListFaces", _arn(console, collection_id))
     try:
         data = await console.thumbnails.read(collection_id, face_id)
     except InvalidParameterException:

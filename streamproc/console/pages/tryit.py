@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from streamproc.console.keys import USER_KEY
+
 if TYPE_CHECKING:
     from streamproc.console.app import Console
 
@@ -28,7 +30,7 @@ async def tryit(console: Console, request: web.Request) -> web.StreamResponse:
     operation = request.match_info.get("operation", DEFAULT_OPERATION)
     if operation not in OPERATIONS:
         raise web.HTTPNotFound(text=f"no try-it page for {operation[:100]!r}")
-    user = request["console_user"]
+    user = request[USER_KEY]
     allowed = {op: user.can_operation(op, {}) for op in OPERATIONS}
     return console.render(request, "tryit.html", title=f"Try {operation}",
                           operations=OPERATIONS, selected=operation, allowed=allowed)

@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl, urlencode
 from aiohttp import web
 from multidict import MultiDict
 
+from streamproc.console.keys import USER_KEY
 from streamproc.console.pages.people import collection_ids, person_names
 from streamproc.errors import InvalidParameterException, RekognitionError
 from streamproc.history.store import check_visitor_id
@@ -108,7 +109,7 @@ async def _visible_page(console: Console, request: web.Request, filters: Filters
     The history filters by one stream; a user allowed only some streams gets the others
     skipped here, reading on until the page is full (at most ``SCAN`` visits a page)."""
     assert console.history is not None
-    user = request["console_user"]
+    user = request[USER_KEY]
     since = _epoch(filters.since, filters.tz, end=False)
     until = _epoch(filters.until, filters.tz, end=True)
     if filters.stream:
@@ -143,7 +144,7 @@ async def _naming_collections(console: Console, request: web.Request,
 
     A stream that searches no collection (or one the console does not know) is named into
     any collection the user may IndexFaces into."""
-    user = request["console_user"]
+    user = request[USER_KEY]
     per_stream = {s: list(console.searches.get(s, [])) for s in streams}
     offered: list[str] = []
     for ids in per_stream.values():
@@ -174,7 +175,7 @@ async def visits_page(console: Console, request: web.Request, *,
             visits, next_cursor = await _visible_page(console, request, filters, before)
         except InvalidParameterException as err:
             problem, status = err.message, 400
-    user = request["console_user"]
+    user = request[USER_KEY]
     streams = {v.stream for v in visits}
     if filters.stream:
         streams.add(filters.stream)
@@ -213,7 +214,7 @@ async def snapshot(console: Console, request: web.Request) -> web.StreamResponse
     visit = await asyncio.to_thread(console.history.visit, visitor_id)
     if visit is None:
         raise web.HTTPNotFound(text="no such visit")
-    request["console_user"].require_stream("streamproc:ListVisits", visit.stream)
+    request[USER_KEY].require_stream("streamproc:ListVisits", visit.stream)
     data = await asyncio.to_thread(console.history.snapshot, visitor_id)
     if data is None:
         raise web.HTTPNotFound(text="this visit has no snapshot")
@@ -228,7 +229,7 @@ async def _name_one(console: Console, request: web.Request, visitor_id: str, nam
                     chosen: str) -> dict[str, Any]:
     """Index one visit's snapshot under ``name`` and record the name; the outcome."""
     assert console.history is not None
-    user = request["console_user"]
+    user = request[USER_KEY]
     outcome: dict[str, Any] = {"VisitorId": visitor_id, "Name": name}
     try:
         check_visitor_id(visitor_id)
