@@ -62,6 +62,7 @@ class ClipReport:
     idle_frames: int = 0  # frames motion gating left unanalysed
     embedded: int = 0  # faces embedded (SFace runs)
     carried: int = 0  # faces that carried a tracked identity instead (identity reuse)
+    analysis_ms: float = 0.0  # mean time per analysed frame (operations and observers)
 
     def of_kind(self, kind: str) -> list[dict[str, Any]]:
         return [e for e in self.events if e.get("EventType") == kind]
@@ -229,6 +230,7 @@ async def evaluate_clip(
         observer_ms = 1000 * stats.observer_seconds / max(1, stats.analysed)
         idle_frames = stats.idle_skipped
         embedded, carried = stats.embedded, stats.carried
+        analysis_ms = 1000 * stats.analysis_seconds / max(1, stats.analysed)
         await nc.flush()
         for _ in range(50):  # the last records are in flight
             if any(e.get("EventType") == "VisitorLeft" for e in received[-1:]) or not received:
@@ -239,7 +241,7 @@ async def evaluate_clip(
         await nc.close()
     frames.sort(key=lambda r: r["InputInformation"]["FrameNumber"])
     report = ClipReport(clip, frames, received, observer_ms=observer_ms, idle_frames=idle_frames,
-                        embedded=embedded, carried=carried)
+                        embedded=embedded, carried=carried, analysis_ms=analysis_ms)
     _score(report, spec.get("visits", []))
     return report
 
