@@ -43,6 +43,7 @@ bench: $(STAMP)
 	./.ci/system-deps.sh
 	$(BIN)/python bench/bench_stream.py
 	$(BIN)/python bench/bench_motion.py
+	$(BIN)/python bench/bench_reuse.py
 	$(BIN)/python bench/eval_visits.py
 
 clean:
