@@ -135,9 +135,16 @@ class CollectionLog:
         async def add() -> StreamInfo:
             try:
                 return await self.js.add_stream(config)
-            except nats.js.errors.BadRequestError:
-                # exists with another configuration (e.g. created by an older node)
-                return await self.js.stream_info(s.stream)
+            except nats.js.errors.BadRequestError as refused:
+                # exists with another configuration (e.g. created by an older node)...
+                try:
+                    return await self.js.stream_info(s.stream)
+                except nats.js.errors.NotFoundError:
+                    # ...or refused by a server still rejoining the cluster: try again
+                    log.info("creating stream %s refused (%s); retrying", s.stream, refused)
+                    raise nats.js.errors.ServiceUnavailableError(
+                        description=str(refused)
+                    ) from refused
 
         info = await self._retrying("create the stream", add, timeout=30.0)
         if list(info.config.subjects or []) != [self.subjects]:
