@@ -270,7 +270,24 @@ class StreamConfig(_Config):
         return self
 
 
+class ClusterConfig(_Config):
+    """Several nodes on one NATS cluster (README, "Scaling out"): collections replicated
+    through a JetStream log, each camera run by one node at a time under a lease."""
+
+    node: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$",
+                      description="this node's name, unique in the cluster")
+    replicas: int = Field(default=3, ge=1, le=5, description="JetStream replicas of the log")
+    log_stream: str = Field(default="STREAMPROC_COLLECTIONS", pattern=r"^[A-Za-z0-9_\-]+$")
+    read_wait_s: float = Field(default=5.0, gt=0, description="an API read waits this long "
+                               "to catch up with the log")
+    lease_s: float = Field(default=10.0, gt=0, le=300,
+                           description="a dead node's cameras move within this bound")
+
+
 class Deployment(_Config):
+    cluster: ClusterConfig | None = Field(
+        default=None, description="scale out on a NATS cluster; unset: one node, as always"
+    )
     nats: NatsConfig = Field(default_factory=NatsConfig)
     store: Path | None = None
     encoding: Literal["msgpack", "json"] = "msgpack"
@@ -284,6 +301,15 @@ class Deployment(_Config):
     buckets: dict[BucketName, BucketConfig] | None = Field(
         default=None, description="Image.S3Object buckets; unset: STREAMPROC_BUCKETS"
     )
+
+    @model_validator(mode="after")
+    def _cluster_needs_nats(self) -> Deployment:
+        if self.cluster is not None and self.nats.url == "embedded":
+            raise ValueError(
+                "cluster: needs nats.url to list the cluster's servers (an embedded "
+                "nats-server is one node's private server, not a cluster)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Deployment:
