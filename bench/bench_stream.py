@@ -11,13 +11,24 @@
    no frame budget: analysed frames/s, as a ratio of min(bare bound, camera fps);
 4. **latency** at 10 analysed fps: frame capture → record received by a NATS
    subscriber, p50 / p99;
-5. **capacity**: how many 720p streams at 5 analysed fps the machine sustains
-   (each stream keeps >= 95 % of its budget).
+5. **busy capacity**: how many 720p streams at 5 analysed fps the machine sustains
+   with faces in view the whole time (each stream keeps >= 95 % of its budget);
+6. **idle capacity**: the same for a porch-like 720p scene (a real photo with sensor noise,
+   a 3 s visit every 30 s, looped as real-time file cameras): a frame counts toward the
+   budget whether analysed or left idle by motion gating;
+7. **decoding apart**: the CPU that decoding one 720p stream in real time costs, and the
+   CPU per idle stream beyond it;
+8. **memory**: resident memory per stream, and its growth over a soak of 4 idle streams
+   (``--soak-minutes``, 10 by default; 0 skips it).
+
+Ends with one summary line. ``--quick`` shortens every window (a smoke run, not numbers).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import resource
 import statistics
 import sys
 import tempfile
@@ -33,6 +44,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.bench_motion import porch_clip  # noqa: E402
 from streamproc.client import Client  # noqa: E402
 from streamproc.engine import Engine  # noqa: E402
 from streamproc.images import DecodedImage  # noqa: E402
@@ -151,50 +163,179 @@ async def run_streams(
     return [counts[s["id"]] / seconds for s in streams], latencies
 
 
+PORCH_SECONDS = 30  # one 3 s visit per loop of the porch clip
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def decode_cores(clip: Path) -> float:
+    """Cores one real-time stream of ``clip`` costs to decode (as the sources decode)."""
+    with av.open(str(clip)) as container:
+        stream = container.streams.video[0]
+        duration = float(stream.frames) / CAMERA_FPS if stream.frames else PORCH_SECONDS
+        before = cpu_seconds()
+        for _ in container.decode(stream):
+            pass
+        return (cpu_seconds() - before) / duration
+
+
+async def idle_run(
+    clip: Path, store: Path, streams: int, seconds: float, warmup: float = 5.0,
+    rss_samples: list[tuple[float, float]] | None = None,
+) -> dict[str, float]:
+    """``streams`` looped porch cameras at 5 fps searching the household; per-stream budget
+    held (analysed + idle frames), the process's cores, and resident memory."""
+    deployment = parse_deployment({
+        "store": str(store),
+        "service": False,
+        "workers": 2,
+        "streams": [{
+            "id": f"porch{i}", "url": str(clip), "fps": 5, "realtime": True, "loop": True,
+            "operations": [{"operation": "SearchFacesByImage", "CollectionId": "household"}],
+        } for i in range(streams)],
+    })
+    runtime = Runtime(deployment)
+    await runtime.start()
+    task = asyncio.create_task(runtime.run())
+    await asyncio.sleep(warmup)
+    runners = list(runtime.streams.values())
+
+    def budget() -> list[int]:
+        return [r.stats.analysed + r.stats.idle_skipped for r in runners]
+
+    start_counts, start_cpu, start = budget(), cpu_seconds(), time.perf_counter()
+    analysed0 = sum(r.stats.analysed for r in runners)
+    if rss_samples is not None:
+        while time.perf_counter() - start < seconds:
+            await asyncio.sleep(min(30.0, seconds))
+            rss_samples.append((time.perf_counter() - start, rss_mb()))
+    else:
+        await asyncio.sleep(seconds)
+    wall = time.perf_counter() - start
+    cores = (cpu_seconds() - start_cpu) / wall
+    held = [(b - a) / (5 * wall) for a, b in zip(start_counts, budget(), strict=True)]
+    analysed = (sum(r.stats.analysed for r in runners) - analysed0) / streams / wall
+    rss = rss_mb()
+    runtime.stop()
+    await task
+    return {"held": min(held), "cores": cores, "rss": rss, "analysed_fps": analysed}
+
+
+async def busy_sections(tmpdir: Path, store: Path, window: float, summary: dict[str, str]) -> None:
+    """Sections 1-5: the bound, the pipeline against it, latency, busy capacity."""
+    clip = make_720p_clip(tmpdir / "door720.mp4")
+    bound = bare_bound(clip, store)
+    print(f"bare bound (decode + detect + embed + search, 720p): {bound:.1f} frames/s")
+    summary["bound"] = f"bound {bound:.1f} fps"
+
+    with EmbeddedNatsServer() as server:
+        cameras = [RtspTestServer(clip=clip, name="door") for _ in range(4)]
+        for camera in cameras:
+            camera.start()
+        try:
+            rates, lat = await run_streams(server.url, store, [cameras[0].url], 120,
+                                           window + 2)
+            target = min(bound, CAMERA_FPS)
+            print(
+                f"pipeline over RTSP at full speed: {rates[0]:.1f} analysed frames/s = "
+                f"{rates[0] / target * 100:.0f} % of min(bare bound, camera {CAMERA_FPS} fps)"
+            )
+            summary["pipeline"] = f"pipeline {rates[0] / target * 100:.0f} % of bound"
+            _, lat = await run_streams(server.url, store, [cameras[0].url], 10, window + 2)
+            print(
+                f"latency capture → NATS subscriber at 10 analysed fps: "
+                f"p50 {statistics.median(lat):.0f} ms, p99 {np.percentile(lat, 99):.0f} ms "
+                f"({len(lat)} frames)"
+            )
+            summary["latency"] = (f"p50/p99 {statistics.median(lat):.0f}/"
+                                  f"{np.percentile(lat, 99):.0f} ms at 10 fps")
+            sustained = 0
+            for n in range(1, len(cameras) + 1):
+                rates, lat = await run_streams(
+                    server.url, store, [c.url for c in cameras[:n]], 5, window
+                )
+                ok = min(rates) >= 0.95 * 5
+                print(
+                    f"{n} x 720p at 5 fps: per-stream {', '.join(f'{r:.2f}' for r in rates)}"
+                    f" fps, latency p99 {np.percentile(lat, 99):.0f} ms -> "
+                    f"{'sustained' if ok else 'not sustained'}"
+                )
+                if not ok:
+                    break
+                sustained = n
+            print(f"streams of 720p at 5 analysed fps sustained on this machine: {sustained}")
+            summary["busy"] = f"busy capacity {sustained}"
+        finally:
+            for camera in cameras:
+                camera.stop()
+
+
 async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short windows: a smoke run")
+    parser.add_argument("--soak-minutes", type=float, default=10.0)
+    parser.add_argument("--idle-only", action="store_true", help="skip sections 1-5")
+    parser.add_argument("--idle-streams", default="4,8,12,16",
+                        help="idle stream counts to try, in increasing order")
+    args = parser.parse_args()
+    window = 4.0 if args.quick else 8.0
+    idle_window = 8.0 if args.quick else float(PORCH_SECONDS)
+    summary: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="streamproc-bench-") as tmp:
         tmpdir = Path(tmp)
-        clip = make_720p_clip(tmpdir / "door720.mp4")
         store = tmpdir / "store"
         household(store)
-        bound = bare_bound(clip, store)
-        print(f"bare bound (decode + detect + embed + search, 720p): {bound:.1f} frames/s")
-
-        with EmbeddedNatsServer() as server:
-            cameras = [RtspTestServer(clip=clip, name="door") for _ in range(4)]
-            for camera in cameras:
-                camera.start()
-            try:
-                rates, lat = await run_streams(server.url, store, [cameras[0].url], 120, 10)
-                target = min(bound, CAMERA_FPS)
-                print(
-                    f"pipeline over RTSP at full speed: {rates[0]:.1f} analysed frames/s = "
-                    f"{rates[0] / target * 100:.0f} % of min(bare bound, camera {CAMERA_FPS} fps)"
-                )
-                _, lat = await run_streams(server.url, store, [cameras[0].url], 10, 10)
-                print(
-                    f"latency capture → NATS subscriber at 10 analysed fps: "
-                    f"p50 {statistics.median(lat):.0f} ms, p99 {np.percentile(lat, 99):.0f} ms "
-                    f"({len(lat)} frames)"
-                )
-                sustained = 0
-                for n in range(1, len(cameras) + 1):
-                    rates, lat = await run_streams(
-                        server.url, store, [c.url for c in cameras[:n]], 5, 8
-                    )
-                    ok = min(rates) >= 0.95 * 5
-                    print(
-                        f"{n} x 720p at 5 fps: per-stream {', '.join(f'{r:.2f}' for r in rates)}"
-                        f" fps, latency p99 {np.percentile(lat, 99):.0f} ms -> "
-                        f"{'sustained' if ok else 'not sustained'}"
-                    )
-                    if not ok:
-                        break
-                    sustained = n
-                print(f"streams of 720p at 5 analysed fps sustained on this machine: {sustained}")
-            finally:
-                for camera in cameras:
-                    camera.stop()
+        if not args.idle_only:
+            await busy_sections(tmpdir, store, window, summary)
+        porch = porch_clip(tmpdir / "porch720.mp4", PORCH_SECONDS)
+        decode = decode_cores(porch)
+        print(f"decoding one 720p porch stream in real time: {decode * 100:.1f} % of a core")
+        idle_ok, per_stream = 0, float("nan")
+        rss_by_count: dict[int, float] = {}
+        for n in (int(x) for x in args.idle_streams.split(",")):
+            result = await idle_run(porch, store, n, idle_window)
+            rss_by_count[n] = result["rss"]
+            ok = result["held"] >= 0.95
+            print(f"{n} x idle 720p at 5 fps: worst stream held {result['held']:.0%} of its "
+                  f"budget ({result['analysed_fps']:.2f} analysed fps per stream), "
+                  f"{result['cores']:.2f} cores, {result['cores'] / n * 100:.1f} % of a core "
+                  f"per stream ({(result['cores'] / n - decode) * 100:.1f} % beyond decoding), "
+                  f"RSS {result['rss']:.0f} MB -> {'sustained' if ok else 'not sustained'}")
+            if not ok:
+                break
+            idle_ok, per_stream = n, result["cores"] / n
+        print(f"idle 720p streams at 5 analysed fps sustained: {idle_ok}")
+        summary["idle"] = f"idle capacity {idle_ok}"
+        summary["idle_cpu"] = (f"{per_stream * 100:.1f} % core/idle stream "
+                               f"({(per_stream - decode) * 100:.1f} % beyond decoding "
+                               f"{decode * 100:.1f} %)")
+        counts = sorted(rss_by_count)
+        if len(counts) >= 2:
+            per_rss = (rss_by_count[counts[-1]] - rss_by_count[counts[0]]) / (
+                counts[-1] - counts[0])
+            print(f"resident memory per added stream: {per_rss:.1f} MB")
+            summary["rss"] = f"{per_rss:.0f} MB/stream"
+        if args.soak_minutes > 0:
+            samples: list[tuple[float, float]] = []
+            await idle_run(porch, store, 4, args.soak_minutes * 60, rss_samples=samples)
+            first = next((mb for t, mb in samples if t >= 60), samples[0][1])
+            last = samples[-1][1]
+            growth = (last - first) / first
+            print(f"soak, 4 idle streams for {args.soak_minutes:g} min: RSS {first:.0f} MB at "
+                  f"1 min -> {last:.0f} MB at the end ({growth:+.1%}); samples "
+                  + ", ".join(f"{t / 60:.1f} min {mb:.0f} MB" for t, mb in samples))
+            summary["soak"] = f"soak growth {growth:+.1%}"
+    print("summary: " + "; ".join(summary.values()))
 
 
 if __name__ == "__main__":
