@@ -7,18 +7,17 @@ behaves (the browser tests cover the same through Chromium).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 import pytest_asyncio
 
 from streamproc.engine import Engine
 from streamproc.http.server import ApiServer
 from streamproc.settings import Settings
+from tests.console_client import browser_session, form_field, sign_in
 
 ADMIN = ("AKIDADMIN", "admin-secret-1")
 LIMITED = ("AKIDLIMITED", "limited-secret-2")
@@ -53,43 +52,23 @@ async def servers(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dic
     engine.close()
 
 
-def _browser() -> aiohttp.ClientSession:
-    # Browsers keep cookies for 127.0.0.1; aiohttp needs unsafe=True for IP hosts.
-    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True),
-                                 headers={"Accept": "text/html"})
-
-
-def _field(html: str, name: str) -> str:
-    found = re.search(rf'name="{name}" (?:value|content)="([^"]*)"', html)
-    assert found, f"no {name} in the page"
-    return found.group(1)
-
-
-async def _sign_in(http: aiohttp.ClientSession, url: str, key: str, secret: str,
-                   next_url: str = "/console/") -> aiohttp.ClientResponse:
-    form = await (await http.get(f"{url}/console/signin")).text()
-    return await http.post(f"{url}/console/signin", data={
-        "csrf_token": _field(form, "csrf_token"), "access_key_id": key,
-        "secret_access_key": secret, "next": next_url})
-
-
 @pytest.mark.asyncio(loop_scope="module")
 async def test_auth_on_requires_sign_in_and_refuses_a_wrong_secret(servers: dict) -> None:
     url = servers["auth"]
-    async with _browser() as http:
+    async with browser_session() as http:
         page = await http.get(f"{url}/console/visits/?stream=x")
         assert page.url.path == "/console/signin"  # redirected, with where to go back
         assert page.url.query["next"] == "/console/visits/?stream=x"
         api = await http.post(f"{url}/console/api/ListCollections", json={},
                               headers={"Accept": "application/json"})
         assert api.status == 401
-        wrong = await _sign_in(http, url, ADMIN[0], "not-the-secret")
+        wrong = await sign_in(http, url, ADMIN[0], "not-the-secret")
         assert wrong.status == 401
         assert "Wrong access key or secret access key" in await wrong.text()
-        unknown = await _sign_in(http, url, "AKIDNOBODY", ADMIN[1])
+        unknown = await sign_in(http, url, "AKIDNOBODY", ADMIN[1])
         assert unknown.status == 401
         assert not any(c.key == "streamproc_console" for c in http.cookie_jar)
-        right = await _sign_in(http, url, *ADMIN, next_url="/console/")
+        right = await sign_in(http, url, *ADMIN, next_url="/console/")
         assert right.status == 200 and right.url.path == "/console/"
         cookie = next(c for c in http.cookie_jar if c.key == "streamproc_console")
         assert cookie["httponly"] and cookie["samesite"] == "Strict"
@@ -100,22 +79,22 @@ async def test_auth_on_requires_sign_in_and_refuses_a_wrong_secret(servers: dict
 @pytest.mark.asyncio(loop_scope="module")
 async def test_sign_in_needs_its_form_token_and_never_redirects_off_site(servers: dict) -> None:
     url = servers["auth"]
-    async with _browser() as http:
+    async with browser_session() as http:
         forged = await http.post(f"{url}/console/signin", data={
             "csrf_token": "guess", "access_key_id": ADMIN[0], "secret_access_key": ADMIN[1]})
         assert forged.status == 403
-        away = await _sign_in(http, url, *ADMIN, next_url="https://evil.example/")
+        away = await sign_in(http, url, *ADMIN, next_url="https://evil.example/")
         assert away.url.host == "127.0.0.1" and away.url.path == "/console/"
-        away = await _sign_in(http, url, *ADMIN, next_url="//evil.example/console/")
+        away = await sign_in(http, url, *ADMIN, next_url="//evil.example/console/")
         assert away.url.host == "127.0.0.1"
 
 
 @pytest.mark.asyncio(loop_scope="module")
 async def test_state_changes_need_the_session_csrf_token(servers: dict) -> None:
     url = servers["auth"]
-    async with _browser() as http:
-        home = await _sign_in(http, url, *ADMIN)
-        csrf = _field(await home.text(), "csrf-token")
+    async with browser_session() as http:
+        home = await sign_in(http, url, *ADMIN)
+        csrf = form_field(await home.text(), "csrf-token")
         missing = await http.post(f"{url}/console/api/CreateCollection",
                                   json={"CollectionId": "csrf-test"})
         assert missing.status == 403
@@ -147,10 +126,10 @@ async def test_state_changes_need_the_session_csrf_token(servers: dict) -> None:
 @pytest.mark.asyncio(loop_scope="module")
 async def test_the_user_policy_governs_console_calls(servers: dict) -> None:
     url = servers["auth"]
-    async with _browser() as http:
-        home = await _sign_in(http, url, *LIMITED)
+    async with browser_session() as http:
+        home = await sign_in(http, url, *LIMITED)
         assert home.status == 200
-        csrf = _field(await home.text(), "csrf-token")
+        csrf = form_field(await home.text(), "csrf-token")
         denied = await http.post(f"{url}/console/api/CreateCollection",
                                  json={"CollectionId": "not-allowed"},
                                  headers={"X-CSRF-Token": csrf})
@@ -165,15 +144,15 @@ async def test_the_user_policy_governs_console_calls(servers: dict) -> None:
 
 
 @pytest.mark.asyncio(loop_scope="module")
-async def test_loopback_without_auth_opens_a_session_without_sign_in(servers: dict) -> None:
+async def test_loopback_without_auth_opens_a_session_withoutsign_in(servers: dict) -> None:
     url = servers["open"]
-    async with _browser() as http:
+    async with browser_session() as http:
         home = await http.get(f"{url}/console/")
         assert home.status == 200 and home.url.path == "/console/"
         headers = home.headers
         assert "script-src 'self'" in headers["Content-Security-Policy"]
         assert headers["X-Frame-Options"] == "DENY"
-        csrf = _field(await home.text(), "csrf-token")
+        csrf = form_field(await home.text(), "csrf-token")
         # Still CSRF-protected: another site must not drive a loopback console.
         forged = await http.post(f"{url}/console/api/CreateCollection",
                                  json={"CollectionId": "open-test"})

@@ -24,6 +24,7 @@ from streamproc.runtime.deployment import parse_deployment
 from streamproc.runtime.live import MAX_WIDTH
 from streamproc.runtime.runtime import Runtime
 from tests.conftest import DATA
+from tests.console_client import browser_session, signed_in
 
 ROOT = Path(__file__).resolve().parents[1]
 DOOR_CLIP = ROOT / "examples/clips/door.mp4"
@@ -81,21 +82,6 @@ def _url(runtime: Runtime) -> str:
     return f"http://127.0.0.1:{runtime.http_port}"
 
 
-def _browser() -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True),
-                                 headers={"Accept": "text/html"})
-
-
-async def _sign_in(http: aiohttp.ClientSession, url: str, key: str, secret: str) -> None:
-    form = await (await http.get(f"{url}/console/signin")).text()
-    token = re.search(r'name="csrf_token" value="([^"]*)"', form)
-    assert token
-    response = await http.post(f"{url}/console/signin", data={
-        "csrf_token": token.group(1), "access_key_id": key, "secret_access_key": secret,
-        "next": "/console/"})
-    assert response.status == 200 and response.url.path == "/console/"
-
-
 async def _events(response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
     """The JSON of each ``data:`` event, as EventSource parses them."""
     while True:
@@ -119,8 +105,8 @@ async def test_nothing_is_encoded_while_nobody_watches(runtime: Runtime) -> None
     await _wait(lambda: (s := live.stream("door")) is not None and s.frames >= 6, 20,
                 "analysed frames")
     assert live.viewers("door") == 0 and live.encoded == 0
-    async with _browser() as http:
-        await _sign_in(http, _url(runtime), *ADMIN)
+    async with browser_session() as http:
+        await signed_in(http, _url(runtime), *ADMIN)
         response = await http.get(f"{_url(runtime)}/console/live/door/frame.jpg")
         assert response.status == 404
         assert "No frame yet" in await response.text()
@@ -132,8 +118,8 @@ async def test_events_bring_frames_with_faces_and_the_jpeg_of_each(runtime: Runt
     assert live is not None
     url = _url(runtime)
     frames: list[dict[str, Any]] = []
-    async with _browser() as http:
-        await _sign_in(http, url, *ADMIN)
+    async with browser_session() as http:
+        await signed_in(http, url, *ADMIN)
         page = await http.get(f"{url}/console/live/door")
         html = await page.text()
         assert page.status == 200 and "/static/live.js" in html and 'id="live-img"' in html
@@ -183,8 +169,8 @@ async def test_events_bring_frames_with_faces_and_the_jpeg_of_each(runtime: Runt
 async def test_a_known_face_is_named_in_the_events(runtime: Runtime) -> None:
     """The person walking up is the indexed 'joe': once close enough, the boxes carry the
     name and the similarity the search gave."""
-    async with _browser() as http:
-        await _sign_in(http, _url(runtime), *ADMIN)
+    async with browser_session() as http:
+        await signed_in(http, _url(runtime), *ADMIN)
         async with http.get(f"{_url(runtime)}/console/live/door/events") as stream:
             async with asyncio.timeout(25):  # the clip loops every 17 s
                 async for event in _events(stream):
@@ -195,8 +181,8 @@ async def test_a_known_face_is_named_in_the_events(runtime: Runtime) -> None:
 
 
 async def test_the_streams_page_shows_each_stream_with_its_status(runtime: Runtime) -> None:
-    async with _browser() as http:
-        await _sign_in(http, _url(runtime), *ADMIN)
+    async with browser_session() as http:
+        await signed_in(http, _url(runtime), *ADMIN)
         page = await http.get(f"{_url(runtime)}/console/live/")
         html = await page.text()
     assert page.status == 200
@@ -207,8 +193,8 @@ async def test_the_streams_page_shows_each_stream_with_its_status(runtime: Runti
 
 async def test_a_user_without_view_streams_is_refused_everywhere(runtime: Runtime) -> None:
     url = _url(runtime)
-    async with _browser() as http:
-        await _sign_in(http, url, *NO_VIEW)
+    async with browser_session() as http:
+        await signed_in(http, url, *NO_VIEW)
         index = await http.get(f"{url}/console/live/")
         assert index.status == 200 and "/console/live/door" not in await index.text()
         for path in ("", "/events", "/frame.jpg"):
@@ -223,8 +209,8 @@ async def test_a_user_without_view_streams_is_refused_everywhere(runtime: Runtim
 
 async def test_an_unknown_stream_is_a_404_page(runtime: Runtime) -> None:
     url = _url(runtime)
-    async with _browser() as http:
-        await _sign_in(http, url, *ADMIN)
+    async with browser_session() as http:
+        await signed_in(http, url, *ADMIN)
         for path in ("nope", "nope/events", "nope/frame.jpg", "..%2Fdoor"):
             response = await http.get(f"{url}/console/live/{path}")
             assert response.status == 404, path
@@ -234,8 +220,8 @@ async def test_an_unknown_stream_is_a_404_page(runtime: Runtime) -> None:
 
 async def test_stopping_the_runtime_ends_an_open_live_view_promptly(runtime: Runtime) -> None:
     url = _url(runtime)
-    async with _browser() as http:
-        await _sign_in(http, url, *ADMIN)
+    async with browser_session() as http:
+        await signed_in(http, url, *ADMIN)
         async with http.get(f"{url}/console/live/door/events") as stream:
             seen: list[dict[str, Any]] = []
             async with asyncio.timeout(10):

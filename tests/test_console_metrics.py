@@ -31,6 +31,7 @@ from streamproc.metrics_history import MetricsHistory, histogram_quantile
 from streamproc.runtime.metrics import RuntimeMetrics
 from streamproc.settings import Settings
 from streamproc.shapes import BoundingBox, DetectFacesResponse, FaceDetail
+from tests.console_client import browser_session, signed_in
 
 DATA = Path(__file__).parent / "data"
 PHOTO = DATA / "faces" / "barack_obama" / "1.jpg"
@@ -203,27 +204,6 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ApiS
     engine.close()
 
 
-def _browser() -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True),
-                                 headers={"Accept": "text/html"})
-
-
-def _field(html: str, name: str) -> str:
-    found = re.search(rf'name="{name}" (?:value|content)="([^"]*)"', html)
-    assert found, f"no {name} in the page"
-    return found.group(1)
-
-
-async def _sign_in(http: aiohttp.ClientSession, url: str, key: str, secret: str) -> str:
-    """Sign in through the form; the session's CSRF token."""
-    form = await (await http.get(f"{url}/console/signin")).text()
-    home = await http.post(f"{url}/console/signin", data={
-        "csrf_token": _field(form, "csrf_token"), "access_key_id": key,
-        "secret_access_key": secret, "next": "/console/"})
-    assert home.status == 200 and home.url.path == "/console/"
-    return _field(await home.text(), "csrf-token")
-
-
 async def _series(http: aiohttp.ClientSession, url: str, minutes: int = 60) -> Any:
     response = await http.get(f"{url}/console/metrics/series?minutes={minutes}",
                               headers={"Accept": "application/json"})
@@ -235,8 +215,8 @@ async def _series(http: aiohttp.ClientSession, url: str, minutes: int = 60) -> A
 async def test_console_detect_faces_calls_show_up_in_the_metrics(server: ApiServer) -> None:
     url = server.url
     photo = base64.b64encode(PHOTO.read_bytes()).decode()
-    async with _browser() as http:
-        csrf = await _sign_in(http, url, *ADMIN)
+    async with browser_session() as http:
+        csrf = await signed_in(http, url, *ADMIN)
         before = await _series(http, url)
         assert "DetectFaces" not in before["operations"]
         found = []
@@ -283,8 +263,8 @@ async def test_console_detect_faces_calls_show_up_in_the_metrics(server: ApiServ
 @pytest.mark.asyncio(loop_scope="module")
 async def test_the_try_it_page_renders_each_exercise(server: ApiServer) -> None:
     url = server.url
-    async with _browser() as http:
-        await _sign_in(http, url, *ADMIN)
+    async with browser_session() as http:
+        await signed_in(http, url, *ADMIN)
         page = await http.get(f"{url}/console/try/")
         html = await page.text()
         assert page.status == 200
@@ -308,8 +288,8 @@ async def test_the_try_it_page_renders_each_exercise(server: ApiServer) -> None:
 @pytest.mark.asyncio(loop_scope="module")
 async def test_metrics_need_view_metrics(server: ApiServer) -> None:
     url = server.url
-    async with _browser() as http:
-        await _sign_in(http, url, *NO_METRICS)
+    async with browser_session() as http:
+        await signed_in(http, url, *NO_METRICS)
         page = await http.get(f"{url}/console/metrics/")
         assert page.status == 403
         assert "not authorized to perform: streamproc:ViewMetrics" in await page.text()

@@ -28,6 +28,7 @@ from streamproc.http.api import MAX_BODY_BYTES
 from streamproc.http.server import build_api
 from streamproc.runtime.metrics import RuntimeMetrics
 from streamproc.settings import Settings
+from tests.console_client import signed_in
 
 DATA = Path(__file__).resolve().parent / "data"
 JACK = [DATA / "faces" / "deepface_jack" / f"{i}.jpg" for i in (1, 2)]
@@ -111,16 +112,6 @@ def _auth_file(path: Path) -> Path:
     return path
 
 
-async def _signin(http: aiohttp.ClientSession, url: str, key: tuple[str, str]) -> None:
-    async with http.get(url + "/console/signin", headers={"Accept": "text/html"}) as r:
-        nonce = re.search(r'name="csrf_token" value="([^"]+)"', await r.text())
-    assert nonce is not None
-    async with http.post(url + "/console/signin", data={
-        "csrf_token": nonce.group(1), "access_key_id": key[0], "secret_access_key": key[1],
-        "next": "/console/"}) as r:
-        assert r.status == 200 and r.url.path == "/console/"
-
-
 @pytest_asyncio.fixture
 async def site(engine: Engine, tmp_path: Path,
                request: pytest.FixtureRequest) -> AsyncIterator[Site]:
@@ -140,7 +131,7 @@ async def site(engine: Engine, tmp_path: Path,
     url = f"http://127.0.0.1:{list(runner.addresses)[0][1]}"
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         if key is not None:
-            await _signin(http, url, key)
+            await signed_in(http, url, *key)
         site = Site(url, http, console, collection)
         await site.page(f"/console/collections/{collection}")
         yield site

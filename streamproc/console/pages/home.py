@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from streamproc.console.keys import USER_KEY
+from streamproc.console.pages.people import collection_ids
 from streamproc.errors import RekognitionError
 
 if TYPE_CHECKING:
@@ -21,22 +22,12 @@ RECENT_VISITS = 12
 async def collections_with_counts(
     console: Console, request: web.Request
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """``[{"id", "faces", "users"}]`` the user may see, or an error message instead."""
+    """``[{"id", "faces"}]`` the user may see, or an error message instead."""
     user = request[USER_KEY]
     if not user.can_operation("ListCollections", {}):
         return [], "You may not list collections (rekognition:ListCollections)."
     try:
-        ids: list[str] = []
-        token = None
-        while True:
-            params: dict[str, Any] = {"MaxResults": 1000}
-            if token:
-                params["NextToken"] = token
-            listed = await console.invoke(request, "ListCollections", params)
-            ids += listed.CollectionIds or []
-            token = listed.NextToken
-            if not token:
-                break
+        ids = await collection_ids(console, request)
     except RekognitionError as err:
         return [], err.message
 
