@@ -152,9 +152,11 @@ class FaceAnalyzer:
                 )
             return self._mesh
 
-    def _detect_oriented(self, image: DecodedImage) -> tuple[list[DetectedFace], int, np.ndarray]:
+    def _detect_oriented(
+        self, image: DecodedImage, closeup: bool = True
+    ) -> tuple[list[DetectedFace], int, np.ndarray]:
         """Detected faces, the rotation that made them upright, and the upright pixels."""
-        faces, upright_score = self.detector.detect_scored(image.rgb)
+        faces, upright_score = self.detector.detect_scored(image.rgb, closeup=closeup)
         if image.exif_oriented or upright_score >= CONFIDENT_UPRIGHT:
             return faces, 0, image.rgb
         best, chosen = upright_score + ROTATION_MARGIN, 0
@@ -165,7 +167,7 @@ class FaceAnalyzer:
         if chosen == 0:
             return faces, 0, image.rgb
         upright = rotate_upright(image.rgb, chosen)
-        return self.detector.detect(upright), chosen, upright
+        return self.detector.detect(upright, closeup=closeup), chosen, upright
 
     def _add_mesh(
         self,
@@ -198,6 +200,7 @@ class FaceAnalyzer:
         edge: EdgeOptions | None = None,
         flip_average: bool = False,
         reuse: ReuseFilter | None = None,
+        closeup: bool = True,
     ) -> ImageFaces:
         """Detect faces (largest first) and describe the first ``max_faces`` of them.
 
@@ -210,11 +213,14 @@ class FaceAnalyzer:
         ``reuse``: with embeddings, each face big enough to embed gets an appearance
         ``signature`` of its aligned crop, and the faces the filter returns are not embedded
         (their ``embedding`` stays None).
+        ``closeup=False``: no close-up detector pass when the first finds no confident face
+        (stream frames where no face can fill the picture; README, "Close-up faces").
         """
         if detect_orientation:
-            detected, degrees, upright = self._detect_oriented(image)
+            detected, degrees, upright = self._detect_oriented(image, closeup)
         else:
-            detected, degrees, upright = self.detector.detect(image.rgb), 0, image.rgb
+            detected, degrees = self.detector.detect(image.rgb, closeup=closeup), 0
+            upright = image.rgb
         if max_faces is not None:
             detected = detected[:max_faces]
         edges: list[EdgeFace | None] = [None] * len(detected)

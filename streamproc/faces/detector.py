@@ -75,17 +75,23 @@ class FaceDetector:
         faces = self._run(rgb, 1.0, min_score)
         return sorted(faces, key=lambda f: f.area, reverse=True)
 
-    def detect(self, rgb: np.ndarray, min_score: float = SCORE_THRESHOLD) -> list[DetectedFace]:
+    def detect(
+        self, rgb: np.ndarray, min_score: float = SCORE_THRESHOLD, *, closeup: bool = True
+    ) -> list[DetectedFace]:
         """Faces in the image, largest first."""
-        return self.detect_scored(rgb, min_score)[0]
+        return self.detect_scored(rgb, min_score, closeup=closeup)[0]
 
     def detect_scored(
-        self, rgb: np.ndarray, min_score: float = SCORE_THRESHOLD
+        self, rgb: np.ndarray, min_score: float = SCORE_THRESHOLD, *, closeup: bool = True
     ) -> tuple[list[DetectedFace], float]:
-        """Faces, largest first, and the best score of the first scale (see best_score)."""
+        """Faces, largest first, and the best score of the first scale (see best_score).
+
+        ``closeup=False`` leaves out the close-up pass: for a caller that knows no face can
+        fill the picture (a stream frame where little moved and no tracked face is large).
+        """
         faces = self._run(rgb, 1.0, min_score)
         first = max((f.score for f in faces), default=0.0)
-        if first < CONFIDENT_SCORE:
+        if closeup and first < CONFIDENT_SCORE:
             faces = _merge(faces + self._run(rgb, CLOSE_UP_SHRINK, min_score))
         return sorted(faces, key=lambda f: f.area, reverse=True), first
 

@@ -30,12 +30,16 @@ class FrameInput:
     ``reuse``: the runner's plan of confidently identified tracks (streamproc.runtime.reuse);
     faces that carry a track's identity are not embedded and are listed in ``carried``
     (face index: the track's candidate), for the face search to report its matches.
+
+    ``closeup``: whether the detector may run its close-up pass (the runner decides from
+    motion and the open tracks; streamproc.runtime.motion.wants_closeup).
     """
 
     frame: Frame
     analyzer: FaceAnalyzer
     needs: frozenset[str] = frozenset()
     reuse: ReusePlan | None = None
+    closeup: bool = True
     carried: dict[int, ReuseCandidate] = field(default_factory=dict, init=False)
     _faces: ImageFaces | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -61,6 +65,7 @@ class FrameInput:
                     mesh="mesh" in self.needs,
                     embed_min_size=MIN_IDENTIFIABLE_FACE,
                     reuse=self._carry if self.reuse is not None else None,
+                    closeup=self.closeup,
                 )
             return self._faces
 

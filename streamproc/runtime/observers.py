@@ -15,9 +15,9 @@ from typing import Protocol, runtime_checkable
 from streamproc.runtime.deployment import ReuseConfig
 from streamproc.runtime.frame_result import FrameClock, FrameResult
 from streamproc.runtime.reuse import ReusePlan
-from streamproc.shapes import Shape
+from streamproc.shapes import BoundingBox, Shape
 
-__all__ = ["FrameObserver", "busy", "reuse_plan"]
+__all__ = ["FrameObserver", "busy", "reuse_plan", "tracked_boxes"]
 
 
 @runtime_checkable
@@ -41,6 +41,13 @@ def busy(observer: object) -> bool:
     without motion; observers may say so with an optional ``busy()`` method."""
     method = getattr(observer, "busy", None)
     return bool(method()) if callable(method) else False
+
+
+def tracked_boxes(observer: object) -> list[BoundingBox]:
+    """The boxes (ratios) of what an observer follows, from an optional ``tracked_boxes()``
+    method: the runner lets the detector look for close-up faces while one is large."""
+    method = getattr(observer, "tracked_boxes", None)
+    return list(method()) if callable(method) else []
 
 
 def reuse_plan(observer: object, settings: ReuseConfig) -> ReusePlan | None:

@@ -28,11 +28,11 @@ from streamproc.runtime.deployment import StreamConfig, frame_request_model
 from streamproc.runtime.frame_input import FrameInput
 from streamproc.runtime.frame_result import FrameClock, FrameError, FrameRecord, FrameResult
 from streamproc.runtime.metrics import RuntimeMetrics
-from streamproc.runtime.motion import MotionDetector
-from streamproc.runtime.observers import FrameObserver, busy, reuse_plan
+from streamproc.runtime.motion import MotionDetector, wants_closeup
+from streamproc.runtime.observers import FrameObserver, busy, reuse_plan, tracked_boxes
 from streamproc.runtime.reuse import ReusePlan
 from streamproc.runtime.sinks import EventSink
-from streamproc.shapes import FrameSection, Shape
+from streamproc.shapes import BoundingBox, FrameSection, Shape
 from streamproc.sources import Frame, Source, SourceState, StatusEvent
 from streamproc.transport.publisher import (
     Publisher,
@@ -58,6 +58,7 @@ class StreamStats:
     embedded: int = 0  # faces embedded (SFace runs) on analysed frames
     carried: int = 0  # faces that carried a tracked identity instead (identity reuse)
     analysis_seconds: float = 0.0  # operations + observers of analysed frames, all together
+    closeup_skipped: int = 0  # analysed frames on which the close-up pass was not allowed
 
 
 class StreamRunner:
@@ -100,6 +101,7 @@ class StreamRunner:
             config.reuse.enabled and embedding_users == ["SearchFacesByImage"]
         ) else None
         self._plan: ReusePlan | None = None
+        self._tracked: list[BoundingBox] = []  # the observers' open tracks, latest frame
         names = frozenset(op.name for op, _ in self.operations)
         offered = engine.plugin_manager.hook.streamproc_frame_observers(
             stream_id=config.id, config=config, operations=names
@@ -181,6 +183,7 @@ class StreamRunner:
                     result.errors.append(
                         FrameError(f"observer:{observer.name}", type(exc).__name__, str(exc))
                     )
+            self._tracked = [b for o in self.observers for b in tracked_boxes(o)]
             if self.reuse is not None:
                 self._plan = next(
                     (p for o in self.observers if (p := reuse_plan(o, self.reuse)) is not None),
@@ -193,6 +196,7 @@ class StreamRunner:
         events: list[Shape] = []
         with self._observer_lock:
             self._plan = None  # the visits end: nothing left to carry
+            self._tracked = []
             for observer in self.observers:
                 try:
                     events += observer.end(clock, reason)
@@ -237,6 +241,19 @@ class StreamRunner:
         with self._observer_lock:
             return not any(busy(o) for o in self.observers)
 
+    def closeup(self, frame: Frame) -> bool:
+        """May this frame hold a face only the detector's close-up pass finds? Only when
+        much of the picture changed or a tracked face is large (motion.wants_closeup);
+        without motion gating, always (as for single images)."""
+        if self.motion is None:
+            return True
+        with self._observer_lock:
+            tracked = list(self._tracked)
+        if wants_closeup(self.motion.last_fraction, tracked, frame.width, frame.height):
+            return True
+        self.stats.closeup_skipped += 1
+        return False
+
     def analyse(
         self, frame: Frame, clock: FrameClock
     ) -> tuple[FrameResult | None, list[Shape]]:
@@ -244,7 +261,8 @@ class StreamRunner:
         gated, nothing moved)."""
         if self.idle(frame):
             return None, []
-        frame_input = FrameInput(frame, self.engine.context.faces, self.needs, reuse=self._plan)
+        frame_input = FrameInput(frame, self.engine.context.faces, self.needs, reuse=self._plan,
+                                 closeup=self.closeup(frame))
         result = FrameResult(self.config.id, frame, clock)
         for operation, request in self.operations:
             assert operation.frame_handler is not None

@@ -18,7 +18,7 @@ from streamproc.runtime.reuse import ReusePlan
 from streamproc.runtime.scene import SceneChangeDetector
 from streamproc.runtime.snapshots import face_snapshot
 from streamproc.runtime.tracker import FAST_MOVE_GAP_S, Observation, VisitorTracker
-from streamproc.shapes import FaceSearchSection, Shape
+from streamproc.shapes import BoundingBox, FaceSearchSection, Shape
 
 __all__ = ["VisitObserver"]
 
@@ -83,6 +83,10 @@ class VisitObserver:
     def busy(self) -> bool:
         """Open tracks: keep analysing frames (a visitor standing still makes no motion)."""
         return bool(self.tracker.tracks)
+
+    def tracked_boxes(self) -> list[BoundingBox]:
+        """The open tracks' latest boxes (ratios of the frame)."""
+        return [t.box for t in self.tracker.tracks]
 
     def reuse_plan(self, settings: ReuseConfig) -> ReusePlan:
         """What the next analysed frame may carry instead of embedding (identity reuse)."""
