@@ -13,7 +13,12 @@ from typing import Any
 import pluggy
 from pydantic import ValidationError
 
-from streamproc.errors import InternalServerError, InvalidParameterException, RekognitionError
+from streamproc.errors import (
+    AccessDeniedException,
+    InternalServerError,
+    InvalidParameterException,
+    RekognitionError,
+)
 from streamproc.operations import Operation, OperationContext
 from streamproc.plugin_manager import create_plugin_manager
 from streamproc.settings import Settings
@@ -93,11 +98,16 @@ class Engine:
 
     def run(self, name: str, request: Any) -> Shape:
         """Answer an already validated request; unexpected failures become InternalServerError."""
+        from streamproc.store import ReplicaStoreError
+
         operation = self.operation(name)
         try:
-            return operation.handler(request, self.context)
+            with self.context.request_scope():
+                return operation.handler(request, self.context)
         except RekognitionError:
             raise
+        except ReplicaStoreError as exc:  # a write to a cluster node's store, not through it
+            raise AccessDeniedException(f"{name}: {exc}") from None
         except ValidationError as exc:
             raise InvalidParameterException(validation_message(name, exc)) from None
         except Exception as exc:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -85,6 +87,21 @@ class OperationContext:
             region=self.settings.region,
             account_id=self.settings.account_id,
         )
+
+    def use_store(self, store: CollectionStore) -> None:
+        """Answer every operation from ``store`` (a cluster node's ReplicatedStore) from now
+        on; a plain store opened before is closed."""
+        old = self.__dict__.get("store")
+        self.__dict__["store"] = store
+        if old is not None and old is not store:
+            old.close()
+
+    def request_scope(self) -> AbstractContextManager[object]:
+        """Around one API request (:meth:`Engine.run`): a cluster node's store catches up
+        with the collection log before the request's first read (README, Scaling out);
+        per-frame work runs outside any request and reads what is applied (no wait)."""
+        scope = getattr(self.__dict__.get("store"), "consistent_reads", None)
+        return scope() if scope is not None else contextlib.nullcontext()
 
     @cached_property
     def buckets(self) -> Buckets:

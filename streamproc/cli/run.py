@@ -36,16 +36,18 @@ def _handler(args: argparse.Namespace) -> int:
     if not args.verbose:
         logging.getLogger("streamproc").setLevel(logging.INFO)
         logging.getLogger().setLevel(logging.INFO)
+    from streamproc.cluster.errors import ClusterError
     from streamproc.http.server import InsecureBindError
     from streamproc.mqtt import MqttUnavailableError
     from streamproc.runtime.runtime import NatsUnavailableError
+    from streamproc.store.errors import StoreError
 
     try:
         asyncio.run(_run(args))
     except (DeploymentError, InsecureBindError) as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    except (NatsUnavailableError, MqttUnavailableError, OSError) as exc:
+    except (NatsUnavailableError, MqttUnavailableError, OSError, ClusterError, StoreError) as exc:
         # Start-up failed (everything it started is closed again): say why, no traceback.
         print(f"streamproc run: {exc}", file=sys.stderr)
         return 1

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 DEFAULT_STREAM = "STREAMPROC_COLLECTIONS"
 _WRONG_LAST_SEQUENCE = (10071, 10164)  # JSStreamWrongLastSequence(Constant)Err
 _NO_MESSAGE = 10037  # JSNoMessageFoundErr
+_SUBJECTS_OVERLAP = 10065  # JSStreamSubjectOverlapErr
 _TRANSIENT = (
     nats.errors.TimeoutError,
     nats.errors.NoRespondersError,
@@ -140,6 +141,13 @@ class CollectionLog:
                 try:
                     return await self.js.stream_info(s.stream)
                 except nats.js.errors.NotFoundError:
+                    if refused.err_code == _SUBJECTS_OVERLAP:
+                        raise ClusterError(
+                            f"cannot create the collection log {s.stream}: another stream "
+                            f"of this NATS account already takes its subjects "
+                            f"{self.subjects} (one collection log per cluster; give the "
+                            "other deployment's log another name and prefix)"
+                        ) from refused
                     # ...or refused by a server still rejoining the cluster: try again
                     log.info("creating stream %s refused (%s); retrying", s.stream, refused)
                     raise nats.js.errors.ServiceUnavailableError(

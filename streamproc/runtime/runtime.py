@@ -93,6 +93,7 @@ class Runtime:
         self.live: LiveStreams | None = None  # the console's live view
         self.metrics = RuntimeMetrics()
         self.metrics_history: MetricsHistory | None = None  # the console's graphs
+        self.cluster: Any | None = None  # streamproc.cluster.node.ClusterNode, with cluster:
         self._executor = ThreadPoolExecutor(deployment.workers, thread_name_prefix="analysis")
         self._stopping = asyncio.Event()
         self._started = False
@@ -195,6 +196,8 @@ class Runtime:
             raise NatsUnavailableError(
                 f"cannot connect to NATS at {', '.join(servers)}: {reason!r}"
             ) from exc
+        if self.deployment.cluster is not None:
+            await self._start_cluster()
         if self.deployment.mqtt is not None:
             await self._start_mqtt()
         history = self.deployment.history
@@ -269,6 +272,21 @@ class Runtime:
             if self.live is not None:
                 self.live.attach(stream.id, self.streams[stream.id].stats)
 
+    async def _start_cluster(self) -> None:
+        """Replicated collections (README, Scaling out): before any front door opens, so
+        every one of them writes through the collection log and reads this node's replica."""
+        from streamproc.cluster.node import ClusterNode, NodeSettings
+
+        cluster = self.deployment.cluster
+        assert cluster is not None and self.publisher is not None
+        self.cluster = ClusterNode(
+            self.engine,
+            NodeSettings(node=cluster.node, replicas=cluster.replicas,
+                         log_stream=cluster.log_stream, read_wait_s=cluster.read_wait_s),
+            self.publisher.nc,
+        )
+        await self.cluster.start()
+
     def _search_collections(self) -> dict[str, list[str]]:
         """Each stream's search collections (where the console indexes a visitor it names)."""
         found: dict[str, list[str]] = {}
@@ -331,6 +349,9 @@ class Runtime:
             api.close()
         for stream in self.streams.values():
             await stream.source.close()
+        cluster, self.cluster = self.cluster, None
+        if cluster is not None:
+            await cluster.stop()
         sink, self.history_sink = self.history_sink, None
         if sink is not None:
             await asyncio.to_thread(sink.close)  # writes what is queued

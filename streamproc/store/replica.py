@@ -42,6 +42,7 @@ from .validation import (
 __all__ = [
     "LogPosition",
     "ReplicaDivergedError",
+    "claim_replica",
     "ReplicaFace",
     "ReplicaTransaction",
     "log_position",
@@ -237,3 +238,30 @@ def log_position(store: CollectionStore, stream: str, stream_created: str) -> Lo
     with store._read() as conn:
         seq = _read_position(conn, stream, stream_created)
     return LogPosition(stream, stream_created, seq)
+
+
+def claim_replica(store: CollectionStore, stream: str, stream_created: str) -> LogPosition:
+    """Make ``store`` a replica of the log (position 0) before it applies anything, so its
+    plain writers refuse from the start; its position if it already is one.
+
+    A store that holds collections but follows no log is refused: its faces are in no log,
+    so the other nodes would never see them (seed the log from it once instead:
+    ``streamproc cluster seed``), and the log's records would collide with them.
+    """
+    with store._write() as conn:
+        if conn.execute("SELECT 1 FROM log_applied").fetchone() is not None:
+            return LogPosition(stream, stream_created, _read_position(conn, stream, stream_created))
+        held = conn.execute("SELECT count(*) FROM collections").fetchone()[0]
+        if held:
+            raise ReplicaStoreError(
+                f"{store.directory} holds {held} collection(s) but follows no collection log: "
+                "a cluster node needs an empty store (it rebuilds from the log). To bring "
+                f"these collections into the cluster, seed the log from this store once "
+                f"(`streamproc cluster seed --store {store.directory} --nats URL`) and give "
+                "the node a new, empty store directory."
+            )
+        conn.execute(
+            "INSERT INTO log_applied(stream, stream_created, seq, applied_at) VALUES (?, ?, 0, ?)",
+            (stream, stream_created, time.time()),
+        )
+    return LogPosition(stream, stream_created, 0)

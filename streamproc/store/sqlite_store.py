@@ -130,8 +130,12 @@ def refuse_if_replica(conn: sqlite3.Connection) -> None:
     row = conn.execute("SELECT stream FROM log_applied LIMIT 1").fetchone()
     if row is not None:
         raise ReplicaStoreError(
-            f"this collection store is a replica of the collection log {row[0]!r}: write "
-            "through the cluster (streamproc.cluster), not to the store directly"
+            f"this collection store belongs to a cluster node (it replicates the collection "
+            f"log {row[0]!r}) and takes writes only from that log, so that every node holds "
+            "the same faces. Write through a running node instead: its HTTP API (AWS SDKs, "
+            "`aws rekognition --endpoint-url http://NODE:PORT ...`), its NATS service "
+            "(rekognition.<Operation>) or its web console (README, Scaling out). Reading "
+            "this store directly works, but may lag the cluster."
         )
 
 

@@ -1,0 +1,116 @@
+"""ClusterNode: what makes a streamproc process a node of a cluster (README, Scaling out).
+
+Started by ``Runtime`` when the deployment has a ``cluster:`` section, and by ``streamproc
+serve --cluster-node NAME --nats URL[,URL]``, on the process's NATS connection:
+
+1. the collection log (the JetStream stream, created with ``replicas`` if missing);
+2. the node's store, opened as a :class:`.store.ReplicatedStore` and claimed as a replica
+   of that log (a store holding collections that follow no log is refused: seed instead);
+3. the :class:`.applier.LogApplier`, running for the node's lifetime, which rebuilds an
+   empty store from sequence 1 and resumes a restarted one where it stopped;
+4. the store installed as the engine's ``context.store``: every front door of this process
+   now writes through the log and reads its replica.
+
+Start-up waits (at most ``startup_catch_up_s``) until the store has applied the log as it
+was, so a restarted node answers from caught-up collections from its first frame; past the
+bound it starts anyway (reads still catch up per request) and says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from nats.aio.client import Client as NatsClient
+
+from streamproc.engine import Engine
+from streamproc.errors import RekognitionError
+from streamproc.faces.versions import PIPELINES
+from streamproc.store.replica import claim_replica
+
+from .applier import LogApplier
+from .collections import ReplicatedCollections
+from .log import DEFAULT_STREAM, CollectionLog, LogSettings
+from .store import ReplicatedStore
+
+__all__ = ["ClusterNode", "NodeSettings"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """The parts of a deployment's ``cluster:`` section a node's collections need."""
+
+    node: str
+    replicas: int = 3
+    log_stream: str = DEFAULT_STREAM
+    read_wait_s: float = 5.0
+    write_timeout_s: float = 15.0
+    startup_catch_up_s: float = 60.0
+
+
+class ClusterNode:
+    """The collection log, this node's replica and its applier, wired into ``engine``."""
+
+    def __init__(self, engine: Engine, settings: NodeSettings, nc: NatsClient) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.nc = nc
+        self.log: CollectionLog | None = None
+        self.store: ReplicatedStore | None = None
+        self.applier: LogApplier | None = None
+        self.collections: ReplicatedCollections | None = None
+
+    async def start(self) -> None:
+        s = self.settings
+        started = time.monotonic()
+        self.log = CollectionLog(
+            self.nc.jetstream(timeout=5.0),
+            LogSettings(stream=s.log_stream, replicas=s.replicas),
+        )
+        info = await self.log.ensure()
+        context = self.engine.context
+        self.store = store = await asyncio.to_thread(
+            ReplicatedStore,
+            context.settings.store,
+            region=context.settings.region,
+            account_id=context.settings.account_id,
+        )
+        try:
+            await asyncio.to_thread(claim_replica, store, self.log.stream, self.log.identity)
+            self.applier = LogApplier(store, self.log, face_models=PIPELINES)
+            await self.applier.start()
+        except BaseException:
+            self.store = None
+            store.close()
+            raise
+        self.collections = ReplicatedCollections(
+            store, self.log, self.applier, node=s.node,
+            write_timeout_s=s.write_timeout_s, read_timeout_s=s.read_wait_s,
+        )
+        store.attach(self.collections, asyncio.get_running_loop())
+        context.use_store(store)
+        try:
+            last = await self.applier.catch_up(s.startup_catch_up_s)
+        except RekognitionError as exc:
+            log.warning("node %s: not caught up with the collection log at start-up: %s",
+                        s.node, exc.message)
+            last = -1
+        log.info(
+            "cluster node %s: collection log %s (replicas %d, %d records), store %s applied "
+            "up to %d%s in %.1f s",
+            s.node, self.log.stream, info.config.num_replicas or 1,
+            int(info.state.messages or 0), store.directory, self.applier.applied,
+            "" if last >= 0 else " (still catching up)", time.monotonic() - started,
+        )
+
+    async def stop(self) -> None:
+        """Stop applying (the store stays the engine's, closed with it)."""
+        if self.store is not None:
+            self.store.detach()
+        applier, self.applier = self.applier, None
+        if applier is not None:
+            await applier.stop()
