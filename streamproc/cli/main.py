@@ -26,7 +26,7 @@ def print_json(response: dict[str, Any]) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from streamproc import __version__
-    from streamproc.cli import celebrities, demo, models, operations, run, serve
+    from streamproc.cli import celebrities, cluster, demo, models, operations, run, serve
 
     parser = argparse.ArgumentParser(
         prog="streamproc",
@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_commands(sub)
     run.add_commands(sub)
     serve.add_commands(sub)
+    cluster.add_commands(sub)
     return parser
 
 
