@@ -25,6 +25,7 @@ import nats
 import nats.js.errors
 import pytest
 
+from streamproc.transport.service import RemoteClient
 from tests.http_server import (
     ROOT,
     STREAMPROC,
@@ -140,6 +141,21 @@ def test_index_on_one_node_search_on_another(
             "faces/barack_obama/1.jpg")}, ExternalImageId="barack_obama", MaxFaces=1)
         assert faces_of(a, collection) == faces_of(b, collection)
         assert len(faces_of(a, collection)) == 2
+
+        # The NATS service (A's, in the queue group every node joins) is a front door too.
+        async def through_nats() -> list[tuple[str, str, str | None]]:
+            nc = await nats.connect(servers=cluster.urls[2:], connect_timeout=2)
+            try:
+                remote = RemoteClient(nc, timeout=20)
+                await remote.call("CreateCollection", {"CollectionId": "made.by.nats"})
+                listed = await remote.call("ListFaces", {"CollectionId": collection})
+            finally:
+                await nc.close()
+            return sorted((f["FaceId"], f["ImageId"], f.get("ExternalImageId"))
+                          for f in listed["Faces"])
+
+        assert asyncio.run(through_nats()) == faces_of(b, collection)
+        assert "made.by.nats" in b.list_collections()["CollectionIds"]
 
         # B's web console lists the face (it calls the API the same way).
         async def console_page() -> str:

@@ -280,8 +280,10 @@ class ClusterConfig(_Config):
     log_stream: str = Field(default="STREAMPROC_COLLECTIONS", pattern=r"^[A-Za-z0-9_\-]+$")
     read_wait_s: float = Field(default=5.0, gt=0, description="an API read waits this long "
                                "to catch up with the log")
-    lease_s: float = Field(default=10.0, gt=0, le=300,
+    lease_s: float = Field(default=10.0, ge=1.0, le=300,
                            description="a dead node's cameras move within this bound")
+    lease_bucket: str = Field(default="STREAMPROC_LEASES", pattern=r"^[A-Za-z0-9_\-]+$",
+                              description="the JetStream KV bucket of the camera leases")
 
 
 class Deployment(_Config):

@@ -67,6 +67,7 @@ class FrameResult:
 class _StreamProcessorInformation(Shape):
     Name: str
     Status: str = "RUNNING"
+    Node: str | None = None  # with cluster: the node that analysed the frame (holds the lease)
 
 
 class _InputInformation(Shape):
@@ -91,11 +92,13 @@ class FrameRecord(Shape):
 
     @classmethod
     def of(
-        cls, result: FrameResult, *, source: str, server_time: float, skipped: int, idle: int = 0
+        cls, result: FrameResult, *, source: str, server_time: float, skipped: int, idle: int = 0,
+        node: str | None = None,
     ) -> FrameRecord:
         frame = result.frame
         return cls(
-            StreamProcessorInformation=_StreamProcessorInformation(Name=result.stream_id),
+            StreamProcessorInformation=_StreamProcessorInformation(Name=result.stream_id,
+                                                                   Node=node),
             InputInformation=_InputInformation(
                 Source=source,
                 FrameNumber=frame.frame_number,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -19,6 +20,7 @@ from streamproc.http.throttle import RateLimiter
 from streamproc.metrics_history import MetricsHistory
 from streamproc.mqtt import MqttBridge
 from streamproc.runtime.deployment import Deployment, NatsConfig
+from streamproc.runtime.leased import LeasedStreams
 from streamproc.runtime.live import LiveStreams
 from streamproc.runtime.metrics import RuntimeMetrics
 from streamproc.runtime.stream import StreamRunner
@@ -89,7 +91,8 @@ class Runtime:
         self.mqtt_port: int | None = None
         self.http_runner: web.AppRunner | None = None
         self.http_port: int | None = None
-        self.streams: dict[str, StreamRunner] = {}
+        self.streams: dict[str, StreamRunner] = {}  # with cluster: those running here now
+        self.leased: LeasedStreams | None = None  # with cluster: streams run under leases
         self.live: LiveStreams | None = None  # the console's live view
         self.metrics = RuntimeMetrics()
         self.metrics_history: MetricsHistory | None = None  # the console's graphs
@@ -256,36 +259,38 @@ class Runtime:
                 if self.api is not None else "",
                 ", /whip/<stream>" if needs_whip else "",
             )
-        for i, stream in enumerate(self.deployment.streams):
-            source, label = self._source_for(i)
-            self.streams[stream.id] = StreamRunner(
-                stream,
-                source,
-                engine=self.engine,
-                publisher=self.publisher,
-                executor=self._executor,
-                source_label=label,
-                metrics=self.metrics,
-                sinks=[s for s in (self.mqtt, self.history_sink, self.live) if s is not None],
-                tap=self.live.tap if self.live is not None else None,
-            )
-            if self.live is not None:
-                self.live.attach(stream.id, self.streams[stream.id].stats)
-
-    async def _start_cluster(self) -> None:
-        """Replicated collections (README, Scaling out): before any front door opens, so
-        every one of them writes through the collection log and reads this node's replica."""
-        from streamproc.cluster.node import ClusterNode, NodeSettings
-
         cluster = self.deployment.cluster
-        assert cluster is not None and self.publisher is not None
-        self.cluster = ClusterNode(
-            self.engine,
-            NodeSettings(node=cluster.node, replicas=cluster.replicas,
-                         log_stream=cluster.log_stream, read_wait_s=cluster.read_wait_s),
-            self.publisher.nc,
+        if cluster is not None:  # each stream runs where its lease is held (run() acquires)
+            self.leased = LeasedStreams(
+                self.publisher.nc, cluster, [s.id for s in self.deployment.streams],
+                self._runner, self.streams,
+            )
+            await self.leased.ensure()
+        else:
+            for stream in self.deployment.streams:
+                self.streams[stream.id] = self._runner(stream.id)
+
+    def _runner(self, stream_id: str, fence: Callable[[], bool] | None = None) -> StreamRunner:
+        i = next(i for i, s in enumerate(self.deployment.streams) if s.id == stream_id)
+        stream = self.deployment.streams[i]
+        source, label = self._source_for(i)
+        assert self.publisher is not None
+        runner = StreamRunner(
+            stream,
+            source,
+            engine=self.engine,
+            publisher=self.publisher,
+            executor=self._executor,
+            source_label=label,
+            metrics=self.metrics,
+            sinks=[s for s in (self.mqtt, self.history_sink, self.live) if s is not None],
+            tap=self.live.tap if self.live is not None else None,
+            node=self.deployment.cluster.node if self.deployment.cluster else None,
+            fence=fence,
         )
-        await self.cluster.start()
+        if self.live is not None:
+            self.live.attach(stream.id, runner.stats)
+        return runner
 
     def _search_collections(self) -> dict[str, list[str]]:
         """Each stream's search collections (where the console indexes a visitor it names)."""
@@ -304,6 +309,9 @@ class Runtime:
         """
         if not self._started:  # a caller may start first (to subscribe before frames flow)
             await self.start()  # closes everything it started if it fails
+        if self.leased is not None:  # cluster: streams start and stop with their leases
+            await self.leased.start()
+            until_done = False  # another node may run a stream this one ended
         tasks = [
             asyncio.create_task(s.run(), name=f"stream:{sid}") for sid, s in self.streams.items()
         ]
@@ -333,6 +341,9 @@ class Runtime:
 
     async def close(self) -> None:
         """Stop what was started (safe to call twice, and after a partial start)."""
+        leased, self.leased = self.leased, None
+        if leased is not None:  # first: the other nodes take these streams at once
+            await leased.close()
         metrics_history, self.metrics_history = self.metrics_history, None
         if metrics_history is not None:
             await metrics_history.stop()

@@ -58,6 +58,7 @@ class StreamStats:
     embedded: int = 0  # faces embedded (SFace runs) on analysed frames
     carried: int = 0  # faces that carried a tracked identity instead (identity reuse)
     analysis_seconds: float = 0.0  # operations + observers of analysed frames, all together
+    fenced: int = 0  # publishes refused because this node no longer held the lease (cluster)
     closeup_skipped: int = 0  # analysed frames on which the close-up pass was not allowed
 
 
@@ -76,8 +77,15 @@ class StreamRunner:
         metrics: RuntimeMetrics | None = None,
         sinks: Sequence[EventSink] = (),
         tap: Callable[[FrameResult], None] | None = None,
+        node: str | None = None,
+        fence: Callable[[], bool] | None = None,
     ) -> None:
         self.config = config
+        #: With cluster: this node's name, in frame records and status messages.
+        self.node = node
+        #: With cluster: may this node publish for the stream now (does it hold the lease)?
+        #: Checked before each publish and sink call; refused ones are counted in stats.
+        self.fence = fence
         self.sinks = list(sinks)
         self.tap = tap  # sees every analysed frame in the worker (the console's live view)
         self.source = source
@@ -121,7 +129,21 @@ class StreamRunner:
 
     # -- publishing (never raises: a dead NATS is the publisher's problem, logged there) ------
 
+    def _fenced(self) -> bool:
+        """This node lost the stream's lease: publish nothing more for it."""
+        if self.fence is None or self.fence():
+            return False
+        if not self.stats.fenced:
+            log.warning("%s: not publishing: node %s no longer holds the stream's lease",
+                        self.config.id, self.node)
+        self.stats.fenced += 1
+        return True
+
     async def _publish(self, subject: str, payload: dict[str, Any] | Shape) -> None:
+        if self._fenced():
+            return
+        if self.node is not None and isinstance(payload, dict) and "StreamName" in payload:
+            payload = {**payload, "Node": self.node}  # a status message names its node
         try:
             await self.publisher.publish(subject, payload)
         except Exception:
@@ -144,6 +166,8 @@ class StreamRunner:
 
     def _to_sinks(self, method: str, *args: Any) -> None:
         """Hand events or a state change to every sink; a failing sink only logs."""
+        if self.sinks and self._fenced():
+            return
         for sink in self.sinks:
             try:
                 getattr(sink, method)(self.config.id, *args)
@@ -310,6 +334,7 @@ class StreamRunner:
             skipped=self.stats.budget_skipped + self.source.frames_skipped
             + self.stats.idle_skipped,
             idle=self.stats.idle_skipped,
+            node=self.node,
         )
 
     # -- the loop -----------------------------------------------------------------------------

@@ -1,0 +1,359 @@
+"""Camera leases: each stream runs on exactly one node at a time (issue 13, item 2).
+
+A lease is a key ``streams.<stream id>`` in a JetStream KV bucket (default
+``STREAMPROC_LEASES``, replicas as the cluster's log) whose value names the holder node and
+its process incarnation:
+
+- **acquire**: ``kv.create`` (the key must be absent: a race between nodes has one winner,
+  decided by the bucket's stream leader);
+- **renew**: ``kv.update(key, value, last=revision)`` every ``renew_every`` seconds: it fails
+  once the key expired or another node holds it, and the holder then stops the stream;
+- **expiry**: the bucket's TTL (``max_age``, ``ttl`` below): the server removes a key
+  ``ttl`` seconds after its last write. The server decides expiry on its own clock
+  against its own timestamp, so nodes never compare wall clocks, and a node that is dead,
+  paused or cut off loses its leases without doing anything (a stored deadline checked by
+  the others would need the nodes' clocks to agree, and a sweeper to delete it);
+- **release**: a graceful shutdown deletes each key it still holds (``last=revision``), so
+  another node takes the stream on its next poll instead of after the TTL.
+
+Fencing (:meth:`LeaseManager.valid`): a node publishes for a stream only before its local
+deadline, ``ttl - margin`` after it *sent* the last renewal that succeeded (monotonic
+clock). The server stamped that write after it was sent, so the key lives at least until
+``sent + ttl``: the local deadline ends ``margin`` earlier than any other node can create
+the key. A node paused (SIGSTOP, a long GC or swap stall) past its deadline finds it
+expired when it resumes and publishes nothing; its next renewal fails and it stops the
+stream. ``margin`` covers clock differences between the NATS servers (a new stream leader
+expires keys on its own clock) and the time from the check to the socket write.
+
+Who takes a free stream (spread without a membership list): a node that finds a stream
+free (no key) waits ``grace * score(stream, node)`` before trying to create it, where the
+score is a hash of the stream id and the node name in [0, 1). The live node with the
+lowest score comes first, so free streams spread over the live nodes like rendezvous
+hashing, and when that node is gone the next one takes it at most ``grace`` later. Held
+leases are never taken away to rebalance: a node that joins gets free streams only.
+
+The bound: a dead holder's last renewal expires within ``ttl``; another node sees the key
+gone within one ``poll`` and creates it within ``grace``: ``ttl + poll + grace`` =
+0.7 ``lease_s``, leaving 0.3 ``lease_s`` for the server's expiry timer and the source's
+start before the first frame (see :meth:`LeaseTiming.of`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+
+import nats.errors
+import nats.js.errors
+from nats.js import JetStreamContext
+from nats.js.api import KeyValueConfig, StorageType
+from nats.js.kv import KeyValue
+
+from .errors import ClusterError
+
+__all__ = ["DEFAULT_BUCKET", "Lease", "LeaseManager", "LeaseTiming", "lease_key"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BUCKET = "STREAMPROC_LEASES"
+_WRONG_LAST_SEQUENCE = (10071, 10164)
+_STREAM_EXISTS = 10058  # JSStreamNameExistErr: same name, another configuration
+_TRANSIENT = (
+    nats.errors.TimeoutError,
+    nats.errors.NoRespondersError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.ConnectionClosedError,
+    nats.js.errors.NoStreamResponseError,
+    nats.js.errors.ServiceUnavailableError,
+    asyncio.TimeoutError,
+)
+
+
+def lease_key(stream_id: str) -> str:
+    """The KV key of a stream's lease (stream ids are ``[A-Za-z0-9_-]``: valid key tokens)."""
+    return f"streams.{stream_id}"
+
+
+def _transient(exc: BaseException) -> bool:
+    if isinstance(exc, _TRANSIENT):
+        return True
+    return isinstance(exc, nats.js.errors.APIError) and exc.code in (500, 503)
+
+
+def _score(stream_id: str, node: str) -> float:
+    """This node's place in the queue for a free stream, in [0, 1) (rendezvous hashing)."""
+    digest = hashlib.blake2b(f"{stream_id}\0{node}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+@dataclass(frozen=True)
+class LeaseTiming:
+    """Every interval of the lease protocol, derived from the bound ``lease_s``."""
+
+    bound: float  # a dead node's streams run again elsewhere within this (the goal)
+    ttl: float  # the bucket's TTL: a key expires this long after its last write
+    renew_every: float  # the holder rewrites each key this often
+    poll: float  # a node looks for free streams this often
+    grace: float  # the longest a node waits before taking a free stream (by score)
+    margin: float  # the local fencing deadline ends this much before the key can expire
+
+    @classmethod
+    def of(cls, lease_s: float) -> LeaseTiming:
+        """ttl 0.5, poll 0.05 (at most 1 s), grace 0.1 of the bound: 0.3 of it is left
+        for the server's expiry timer and the source's start; the holder renews four
+        times per ttl, so three renewals in a row may fail (an election, a reconnect) before
+        it stops; its fencing deadline ends 0.15 ttl before the key can expire."""
+        ttl = 0.5 * lease_s
+        return cls(
+            bound=lease_s,
+            ttl=ttl,
+            renew_every=ttl / 4,
+            poll=min(1.0, 0.05 * lease_s),
+            grace=0.1 * lease_s,
+            margin=0.15 * ttl,
+        )
+
+
+@dataclass
+class Lease:
+    """A lease this node holds."""
+
+    stream_id: str
+    revision: int
+    sent: float  # monotonic time the last successful write was sent
+    valid_until: float  # local fencing deadline: sent + ttl - margin
+    acquired: float = field(default_factory=time.monotonic)
+
+
+class LeaseManager:
+    """One node's leases: acquires free streams, renews held ones, releases on close.
+
+    ``on_acquired(stream_id)`` is awaited after a lease is won (start the stream);
+    ``on_lost(stream_id, why)`` after one is lost (stop the stream: its publishes are already
+    refused by :meth:`valid`). Both run in the manager's task, one at a time.
+    """
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        node: str,
+        streams: Iterable[str],
+        timing: LeaseTiming,
+        *,
+        on_acquired: Callable[[str], Awaitable[None]],
+        on_lost: Callable[[str, str], Awaitable[None]],
+        bucket: str = DEFAULT_BUCKET,
+        replicas: int = 1,
+    ) -> None:
+        self.js = js
+        self.node = node
+        self.incarnation = uuid.uuid4().hex  # this process: a restarted node is another one
+        self.streams = list(streams)
+        self.timing = timing
+        self.bucket = bucket
+        self.replicas = replicas
+        self.on_acquired = on_acquired
+        self.on_lost = on_lost
+        self.held: dict[str, Lease] = {}
+        self._free_since: dict[str, float] = {}  # first poll that found the stream free
+        self._paused: dict[str, float] = {}  # streams this node leaves alone until then
+        self._kv: KeyValue | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._value = json.dumps({"node": node, "incarnation": self.incarnation}).encode()
+
+    # -- fencing ------------------------------------------------------------------------------
+
+    def valid(self, stream_id: str) -> bool:
+        """May this node publish for the stream now? (cheap: a dict and the monotonic clock)"""
+        lease = self.held.get(stream_id)
+        return lease is not None and time.monotonic() < lease.valid_until
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def ensure(self) -> KeyValue:
+        """Create the bucket (or fit an existing one's TTL to this deployment's bound)."""
+        config = KeyValueConfig(
+            bucket=self.bucket,
+            description="streamproc camera leases (README, Scaling out)",
+            history=1,
+            ttl=self.timing.ttl,
+            replicas=self.replicas,
+            storage=StorageType.FILE,
+        )
+        deadline = time.monotonic() + 30.0
+        delay = 0.05
+        while True:
+            try:
+                self._kv = await self._create_or_fit(config)
+                return self._kv
+            except Exception as exc:
+                if not _transient(exc) or time.monotonic() + delay > deadline:
+                    raise ClusterError(f"cannot create the lease bucket {self.bucket}: "
+                                       f"{type(exc).__name__}: {exc}") from exc
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, 1.0)
+
+    async def _create_or_fit(self, config: KeyValueConfig) -> KeyValue:
+        try:
+            return await self.js.create_key_value(config)
+        except nats.js.errors.BadRequestError as refused:
+            if refused.err_code != _STREAM_EXISTS:
+                raise nats.js.errors.ServiceUnavailableError(  # e.g. a server rejoining
+                    description=str(refused)
+                ) from refused
+        stream = f"KV_{self.bucket}"
+        info = await self.js.stream_info(stream)
+        if info.config.max_age != self.timing.ttl:
+            log.warning("lease bucket %s: TTL %.3gs -> %.3gs (this deployment's lease_s)",
+                        self.bucket, info.config.max_age or 0, self.timing.ttl)
+            info.config.max_age = self.timing.ttl
+            info.config.duplicate_window = min(self.timing.ttl, 120.0)
+            await self.js.update_stream(info.config)
+        return await self.js.key_value(self.bucket)
+
+    async def start(self) -> None:
+        if self._kv is None:
+            await self.ensure()
+        self._task = asyncio.create_task(self._loop(), name="leases")
+
+    async def stop(self) -> None:
+        """Stop acquiring and renewing (leases stay held until released or expired)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def release(self, stream_id: str) -> None:
+        """Give a held lease back now (graceful stop): delete the key if it is still ours."""
+        lease = self.held.pop(stream_id, None)
+        if lease is None or self._kv is None:
+            return
+        try:
+            await self._kv.delete(lease_key(stream_id), last=lease.revision)
+            log.info("%s: lease released by %s", stream_id, self.node)
+        except Exception as exc:  # expired or taken meanwhile, or NATS is gone: it expires
+            log.info("%s: lease not released (%s: %s); it expires within %.1fs", stream_id,
+                     type(exc).__name__, exc, self.timing.ttl)
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        t = self.timing
+        while True:
+            started = time.monotonic()
+            try:
+                await self._round()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("lease round failed")
+            await asyncio.sleep(max(0.0, t.poll - (time.monotonic() - started)))
+
+    async def _round(self) -> None:
+        now = time.monotonic()
+        due = [s for s, lease in self.held.items() if now - lease.sent >= self.timing.renew_every]
+        free = [s for s in self.streams
+                if s not in self.held and self._paused.get(s, 0.0) <= now]
+        await asyncio.gather(*(self._renew(s) for s in due), *(self._try(s) for s in free))
+        for stream_id, lease in list(self.held.items()):  # renewals failed for too long
+            if time.monotonic() >= lease.valid_until:
+                await self._lose(stream_id, "its lease ran out before a renewal succeeded")
+
+    async def _renew(self, stream_id: str) -> None:
+        lease = self.held.get(stream_id)
+        assert self._kv is not None
+        if lease is None:
+            return
+        sent = time.monotonic()
+        try:
+            revision = await self._kv.update(lease_key(stream_id), self._value, last=lease.revision)
+        except nats.js.errors.KeyWrongLastSequenceError:
+            await self._check_holder(stream_id, lease)
+            return
+        except Exception as exc:
+            if not _transient(exc):
+                log.exception("%s: renewing the lease failed", stream_id)
+            else:
+                log.debug("%s: renewing the lease: %r", stream_id, exc)
+            return  # retried next round; lost once valid_until passes
+        if self.held.get(stream_id) is lease:
+            lease.revision = revision
+            lease.sent = sent
+            lease.valid_until = sent + self.timing.ttl - self.timing.margin
+
+    async def _check_holder(self, stream_id: str, lease: Lease) -> None:
+        """The key moved on: our own renewal that timed out yet landed, or lost."""
+        assert self._kv is not None
+        try:
+            entry = await self._kv.get(lease_key(stream_id))
+        except nats.js.errors.KeyNotFoundError:
+            await self._lose(stream_id, "its lease expired")
+            return
+        except Exception:
+            return  # try again next round
+        if entry.value == self._value and entry.revision is not None:
+            lease.revision = entry.revision  # ours: renew again at once, deadline unchanged
+            lease.sent = 0.0
+            return
+        holder = json.loads(entry.value or b"{}").get("node", "?")
+        await self._lose(stream_id, f"node {holder} holds its lease")
+
+    async def _lose(self, stream_id: str, why: str) -> None:
+        if self.held.pop(stream_id, None) is None:
+            return
+        log.warning("%s: lease lost by %s (%s): stopping the stream", stream_id, self.node, why)
+        try:
+            await self.on_lost(stream_id, why)
+        except Exception:
+            log.exception("%s: stopping the stream failed", stream_id)
+
+    async def _try(self, stream_id: str) -> None:
+        """Take the stream if it is free and this node's turn in the queue has come."""
+        assert self._kv is not None
+        key = lease_key(stream_id)
+        try:
+            await self._kv.get(key)
+            self._free_since.pop(stream_id, None)  # held by someone (maybe a stale view)
+            return
+        except nats.js.errors.KeyNotFoundError:  # absent, deleted or expired
+            pass
+        except Exception as exc:
+            log.debug("%s: reading the lease: %r", stream_id, exc)
+            return
+        now = time.monotonic()
+        since = self._free_since.setdefault(stream_id, now)
+        if now - since < self.timing.grace * _score(stream_id, self.node):
+            return
+        sent = time.monotonic()
+        try:
+            revision = await self._kv.create(key, self._value)
+        except nats.js.errors.KeyWrongLastSequenceError:
+            self._free_since.pop(stream_id, None)  # another node was first
+            return
+        except Exception as exc:
+            log.debug("%s: creating the lease: %r", stream_id, exc)
+            return
+        self._free_since.pop(stream_id, None)
+        self.held[stream_id] = Lease(stream_id, revision, sent,
+                                     sent + self.timing.ttl - self.timing.margin)
+        log.info("%s: lease acquired by %s", stream_id, self.node)
+        try:
+            await self.on_acquired(stream_id)
+        except Exception:
+            log.exception("%s: starting the stream failed: releasing its lease", stream_id)
+            await self.release(stream_id)
+            self.pause(stream_id)
+
+    def pause(self, stream_id: str, seconds: float | None = None) -> None:
+        """Leave the stream to other nodes for a while (it failed to start or ended here)."""
+        self._paused[stream_id] = time.monotonic() + (
+            seconds if seconds is not None else self.timing.bound
+        )
