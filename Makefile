@@ -44,6 +44,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_stream.py
 	$(BIN)/python bench/bench_motion.py
 	$(BIN)/python bench/bench_reuse.py
+	$(BIN)/python bench/bench_closeup.py
+	$(BIN)/python bench/bench_substream.py
 	$(BIN)/python bench/eval_visits.py
 
 clean:

@@ -253,6 +253,11 @@ class WhipConfig(_Config):
 class StreamConfig(_Config):
     id: StreamId
     url: str | None = None
+    detect_url: str | None = Field(
+        default=None,
+        description="the camera's low-resolution substream (Frigate's detect role): decoded "
+        "and analysed instead of url, which is then never opened",
+    )
     whip: WhipConfig | None = None
     fps: float = Field(default=5.0, gt=0, le=120, description="analysed frames per second")
     loop: bool = False
@@ -267,7 +272,20 @@ class StreamConfig(_Config):
     def _one_source(self) -> StreamConfig:
         if (self.url is None) == (self.whip is None):
             raise ValueError("give exactly one source: url (rtsp://, file path) or whip")
+        if self.detect_url is not None:
+            if self.url is None:
+                raise ValueError("detect_url is a substream of the camera's url: give url too "
+                                 "(a WHIP stream has no substream)")
+            if not self.detect_url.strip():
+                raise ValueError("detect_url is empty")
+            if self.detect_url == self.url:
+                raise ValueError("detect_url is the same as url: leave detect_url out")
         return self
+
+    @property
+    def analysed_url(self) -> str | None:
+        """The URL decoded and analysed: the substream when there is one."""
+        return self.detect_url or self.url
 
 
 class ClusterConfig(_Config):

@@ -160,11 +160,17 @@ class Runtime:
         if stream.whip is not None:
             assert self.whip is not None
             return self.whip.source_factory(stream.id, token=stream.whip.token), "whip"
-        assert stream.url is not None
+        # With a substream (detect_url) only the substream is opened: decoding, motion,
+        # analysis and snapshots all use it, and the main url is not used (yet).
+        url = stream.analysed_url
+        assert url is not None
+        if stream.detect_url is not None:
+            log.info("%s: analysing the substream (detect_url); the main url is not opened",
+                     stream.id)
         options: dict[str, Any] = {}
-        if source_scheme(stream.url) == "file":
+        if source_scheme(url) == "file":
             options = {"loop": stream.loop, "realtime": stream.realtime}
-        return create_source(stream.id, stream.url, **options), stream.url
+        return create_source(stream.id, url, **options), url
 
     async def start(self) -> None:
         """Start NATS, the service, HTTP and the streams; a failure closes what started."""
