@@ -298,6 +298,21 @@ class Runtime:
             self.live.attach(stream.id, runner.stats)
         return runner
 
+    async def _start_cluster(self) -> None:
+        """Replicated collections (README, Scaling out): before any front door opens, so
+        every one of them writes through the collection log and reads this node's replica."""
+        from streamproc.cluster.node import ClusterNode, NodeSettings
+
+        cluster = self.deployment.cluster
+        assert cluster is not None and self.publisher is not None
+        self.cluster = ClusterNode(
+            self.engine,
+            NodeSettings(node=cluster.node, replicas=cluster.replicas,
+                         log_stream=cluster.log_stream, read_wait_s=cluster.read_wait_s),
+            self.publisher.nc,
+        )
+        await self.cluster.start()
+
     def _search_collections(self) -> dict[str, list[str]]:
         """Each stream's search collections (where the console indexes a visitor it names)."""
         found: dict[str, list[str]] = {}
