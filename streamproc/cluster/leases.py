@@ -34,7 +34,7 @@ leases are never taken away to rebalance: a node that joins gets free streams on
 
 The bound: a dead holder's last renewal expires within ``ttl``; another node sees the key
 gone within one ``poll`` and creates it within ``grace``: ``ttl + poll + grace`` =
-0.7 ``lease_s``, leaving 0.3 ``lease_s`` for the server's expiry timer and the source's
+0.65 ``lease_s``, leaving 0.35 ``lease_s`` for the server's expiry timer and the source's
 start before the first frame (see :meth:`LeaseTiming.of`).
 """
 
@@ -106,7 +106,7 @@ class LeaseTiming:
 
     @classmethod
     def of(cls, lease_s: float) -> LeaseTiming:
-        """ttl 0.5, poll 0.05 (at most 1 s), grace 0.1 of the bound: 0.3 of it is left
+        """ttl 0.5, poll 0.05 (at most 1 s), grace 0.1 of the bound: 0.35 of it is left
         for the server's expiry timer and the source's start; the holder renews four
         times per ttl, so three renewals in a row may fail (an election, a reconnect) before
         it stops; its fencing deadline ends 0.15 ttl before the key can expire."""
