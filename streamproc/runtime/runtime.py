@@ -339,9 +339,9 @@ class Runtime:
         if self.leased is not None:  # cluster: streams start and stop with their leases
             await self.leased.start()
             until_done = False  # another node may run a stream this one ended
-        tasks = [
+        tasks = [  # with cluster: none here, LeasedStreams runs each stream while leased
             asyncio.create_task(s.run(), name=f"stream:{sid}") for sid, s in self.streams.items()
-        ]
+        ] if self.leased is None else []
         stop = asyncio.create_task(self._stopping.wait())
         try:
             if until_done and tasks:
