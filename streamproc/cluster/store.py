@@ -50,6 +50,17 @@ T = TypeVar("T")
 _BRIDGE_SLACK_S = 30.0
 
 
+async def _bounded(wait: Awaitable[T], limit: float) -> T:
+    """The whole catch-up (asking the log its last sequence included) within ``limit``."""
+    try:
+        return await asyncio.wait_for(wait, limit)
+    except TimeoutError:
+        raise ThrottlingException(
+            f"this node could not catch up with the collection log within {limit:g}s "
+            "(cluster.read_wait_s): the log is unreachable or this node is behind; try again"
+        ) from None
+
+
 class ReplicatedStore(CollectionStore):
     """A node's SQLite replica whose writes go through the collection log."""
 
@@ -116,7 +127,7 @@ class ReplicatedStore(CollectionStore):
         if getattr(self._scope, "pending", None):
             self._scope.pending = False
             limit = self._replicated.read_timeout_s if self._replicated else 0.0
-            self._run(lambda r: r.catch_up(), limit)
+            self._run(lambda r: _bounded(r.catch_up(), limit), limit)
 
     def describe_collection(self, collection_id: str) -> Collection:
         self._catch_up_if_asked()
