@@ -74,8 +74,11 @@ class BrowserPage:
         return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One Chromium per test module. Not per session: Playwright's sync API keeps an event
+    loop running on the main thread while it is open, which the asyncio tests of later
+    modules cannot share."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} missing: run .ci/system-deps.sh (make test does)")
     from playwright.sync_api import sync_playwright
