@@ -208,3 +208,26 @@ def test_registry_picks_by_scheme(tmp_path: Path) -> None:
         assert isinstance(create_source("a", "whip://x"), FileSource)
     finally:
         del SOURCE_FACTORIES["whip"]
+
+
+async def test_limit_rate_drops_frames_where_they_are_decoded() -> None:
+    """A camera analysed at 5 fps of a 25 fps (real-time) file: the decode thread hands over
+    one frame per 0.2 s of stream time and counts the rest, so they never wake the event
+    loop. A file decoded as fast as it is read (back-pressure) hands over every frame."""
+    source = FileSource("bikes", TEST_CLIP, realtime=True)
+    source.limit_rate(5)
+    frames = []
+    async for frame in source:
+        frames.append(frame)
+        if len(frames) == 10:  # 2 s of the clip are enough
+            await source.close()
+    assert all(b.pts - a.pts == pytest.approx(0.2, abs=1e-3)
+               for a, b in zip(frames, frames[1:], strict=False))
+    # Frame numbers still count every decoded frame, as without the limit.
+    assert [f.frame_number for f in frames] == list(range(0, 50, 5))
+    assert source.frames_skipped == 0
+    assert source.frames_decoded - source.budget_skipped - len(frames) in (0, 1)
+    ordered = FileSource("bikes", TEST_CLIP)
+    ordered.limit_rate(5)
+    assert len([frame async for frame in ordered]) == CLIP_FRAMES
+    assert ordered.budget_skipped == 0

@@ -131,10 +131,12 @@ async def _door_camera(
             )
     people = sorted({n for n in named.values() if n != "unknown"})
     unknown = sum(1 for n in named.values() if n == "unknown")
+    skipped = (runner.stats.budget_skipped + runner.source.budget_skipped
+               + runner.source.frames_skipped)
     console.print(
         f"[bold]done[/bold]: {frames} frame records, {len(received)} visitor events; "
         f"identified: {', '.join(people) or 'nobody'}; unknown visitors: {unknown}; "
-        f"skipped frames {runner.stats.budget_skipped + runner.source.frames_skipped}"
+        f"skipped frames {skipped}"
     )
     return 0
 

@@ -331,7 +331,8 @@ class StreamRunner:
             result,
             source=self.source_label,
             server_time=time.time(),
-            skipped=self.stats.budget_skipped + self.source.frames_skipped
+            skipped=self.stats.budget_skipped + self.source.budget_skipped
+            + self.source.frames_skipped
             + self.stats.idle_skipped,
             idle=self.stats.idle_skipped,
             node=self.node,
@@ -373,6 +374,7 @@ class StreamRunner:
         hook = self.engine.plugin_manager.hook
         hook.streamproc_stream_started(stream_id=self.config.id, config=self.config)
         interval = 1.0 / self.config.fps - 1e-3  # tolerate float pts jitter
+        self.source.limit_rate(self.config.fps)  # where it can, the source drops them
         last_pts: float | None = None
         reason = "source ended"
         try:

@@ -133,6 +133,18 @@ class Source(ABC):
         """Frames decoded but dropped because the consumer was slower than the stream."""
         return 0
 
+    def limit_rate(self, fps: float) -> None:
+        """Hand over at most ``fps`` frames a second of stream time, dropping the others
+        where they are decoded (counted in :attr:`budget_skipped`), so skipped frames never
+        wake the event loop. A source that cannot leaves it to its consumer, which skips
+        them all the same."""
+        return None  # optional: the consumer skips those frames otherwise
+
+    @property
+    def budget_skipped(self) -> int:
+        """Frames dropped by :meth:`limit_rate` before reaching the consumer."""
+        return 0
+
     # -- status -------------------------------------------------------------------------------
 
     @property

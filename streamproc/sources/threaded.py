@@ -52,12 +52,26 @@ class ThreadedSource(Source):
         self._slots = threading.Semaphore(queue_size)
         self._finished = False
         self._iterating = False
+        self._interval: float | None = None  # limit_rate: seconds of pts between frames
+        self._last_pts: float | None = None
+        self._budget_skipped = 0
 
     # -- public -------------------------------------------------------------------------------
 
     @property
     def frames_skipped(self) -> int:
         return self._latest.skipped
+
+    def limit_rate(self, fps: float) -> None:
+        """Only where frames are dropped anyway (``drop_stale``, live and real-time sources).
+        In back-pressure mode the decoder would run ahead of the analysis by the queue's
+        frames, and its end (a status, not queued) would overtake frames not yet analysed."""
+        if self.drop_stale:
+            self._interval = 1.0 / fps - 1e-3  # tolerate float pts jitter
+
+    @property
+    def budget_skipped(self) -> int:
+        return self._budget_skipped
 
     def start(self) -> None:
         """Start the decode thread (iteration starts it too); needs a running event loop."""
@@ -129,6 +143,16 @@ class ThreadedSource(Source):
         blocks only in back-pressure mode."""
         if self._stop.is_set():
             raise _Stopping
+        if self._interval is not None:
+            # Within the interval of the last frame handed over: dropped here, in the
+            # decode thread. A pts that jumps backwards (a reconnect) restarts the budget.
+            last = self._last_pts
+            if last is not None and last <= pts < last + self._interval:
+                self._next_number += 1
+                self.frames_decoded += 1
+                self._budget_skipped += 1
+                return
+            self._last_pts = pts
         frame = Frame(
             stream_id=self.stream_id,
             frame_number=self._next_number,
