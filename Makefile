@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_reuse.py
 	$(BIN)/python bench/bench_closeup.py
 	$(BIN)/python bench/bench_substream.py
+	$(BIN)/python bench/bench_cluster.py
 	$(BIN)/python bench/eval_visits.py
 
 clean:
