@@ -37,6 +37,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -93,10 +94,12 @@ def machine_busy() -> float:
 
 
 def photos() -> list[tuple[str, bytes]]:
-    """Every test photo, each person's first ones first."""
+    """Every test photo that is a JPEG (one .jpg is a WebP, which Rekognition refuses), each
+    person's first ones first."""
     people = [sorted(d.glob("*.jpg")) for d in sorted(FACES.iterdir())]
     found = [p for row in itertools.zip_longest(*people) for p in row if p is not None]
-    return [(f"{p.parent.name}_{p.stem}", p.read_bytes()) for p in found]
+    return [(f"{p.parent.name}_{p.stem}", data) for p in found
+            if (data := p.read_bytes()).startswith(b"\xff\xd8")]
 
 
 def variant(image: bytes, round_: int) -> bytes:
@@ -165,8 +168,9 @@ def replication_lag(url_a: str, store_b: Path, seconds: float) -> dict[str, Any]
                 out = c.index_faces(CollectionId="lag", Image={"Bytes": image},
                                     ExternalImageId=name, MaxFaces=1)
             except Exception as exc:  # counted, reported
+                code = getattr(exc, "response", {}).get("Error", {}).get("Code")
                 with lock:
-                    errors.append(type(exc).__name__)
+                    errors.append(code or type(exc).__name__)
                 continue
             done = time.monotonic()
             with lock:
@@ -362,12 +366,12 @@ def main() -> None:
           f"p50 {ms(lag['lag_p50'])}, p99 {ms(lag['lag_p99'])}, max {ms(lag['lag_max'])}; "
           f"{lag['before_ack']} of {lag['faces']} were on B before A's answer reached the client "
           f"(median B-seen minus A-acked {ms(lag['diff_p50'])}); "
-          f"missing on B: {lag['missing_on_b']}; errors: {len(lag['errors'])}. "
+          f"missing on B: {lag['missing_on_b']}; errors: {dict(Counter(lag['errors']))}. "
           f"IndexFaces on A itself: p50 {ms(lag['write_p50'])}, p99 {ms(lag['write_p99'])}")
     for label, r in (("1 node ", one), ("2 nodes", two)):
         print(f"throughput {label}: SearchFacesByImage x{args.concurrency} clients, "
               f"{r['rps']:.1f} req/s (p50 {ms(r['p50'])}, p99 {ms(r['p99'])}, "
-              f"{len(r['errors'])} errors); node CPU "
+              f"errors {dict(Counter(r['errors']))}); node CPU "
               f"{' + '.join(f'{c:.2f}' for c in r['node_cores'])} cores, client "
               f"{r['client_cores']:.2f}, whole machine {r['machine_cores']:.2f} of {cores}; "
               f"{ms(r['cpu_per_request'])} node CPU per request")
