@@ -65,6 +65,11 @@ class LogSettings:
     max_record_bytes: int = 8 * 1024 * 1024
     #: How long one publish or read keeps retrying through reconnects and elections.
     request_timeout_s: float = 15.0
+    #: How long one read of the stream (its info, a collection's last record) waits for an
+    #: answer before asking again: a request that reaches a stream with no leader (during an
+    #: election) is dropped, never answered, so waiting the context's whole timeout for it
+    #: would hold a write that long after the new leader is there.
+    read_attempt_s: float = 1.0
 
 
 def _transient(exc: BaseException) -> bool:
@@ -99,13 +104,19 @@ class CollectionLog:
     def subjects(self) -> str:
         return f"{self.settings.prefix}.*"
 
-    async def _retrying(self, what: str, call, timeout: float | None = None):  # type: ignore[no-untyped-def]
-        """``await call()`` until it succeeds, retrying transient errors until the deadline."""
+    async def _retrying(self, what: str, call, timeout: float | None = None,  # type: ignore[no-untyped-def]
+                        attempt_s: float | None = None):
+        """``await call()`` until it succeeds, retrying transient errors until the deadline;
+        with ``attempt_s``, an attempt unanswered after that long counts as one."""
         deadline = time.monotonic() + (timeout or self.settings.request_timeout_s)
         delay = 0.05
         while True:
             try:
-                return await call()
+                if attempt_s is None:
+                    return await call()
+                return await asyncio.wait_for(
+                    call(), max(0.05, min(attempt_s, deadline - time.monotonic()))
+                )
             except Exception as exc:
                 if not _transient(exc):
                     raise
@@ -114,6 +125,9 @@ class CollectionLog:
                         f"the collection log is unavailable ({what}: {type(exc).__name__} "
                         f"{exc}); try again"
                     ) from exc
+                if attempt_s is not None and isinstance(exc, asyncio.TimeoutError):
+                    log.debug("%s: unanswered after %.2fs; asking again", what, attempt_s)
+                    continue  # the attempt's wait was the pause
                 log.debug("%s: %r; retrying in %.2fs", what, exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
@@ -166,7 +180,8 @@ class CollectionLog:
         return info
 
     async def info(self) -> StreamInfo:
-        return await self._retrying("stream info", lambda: self.js.stream_info(self.stream))
+        return await self._retrying("stream info", lambda: self.js.stream_info(self.stream),
+                                    attempt_s=self.settings.read_attempt_s)
 
     async def last_seq(self) -> int:
         """The stream's last sequence (0 when empty)."""
@@ -187,7 +202,8 @@ class CollectionLog:
                 raise
             return int(msg.seq or 0)
 
-        return int(await self._retrying("last record of a collection", get))
+        return int(await self._retrying("last record of a collection", get,
+                                        attempt_s=self.settings.read_attempt_s))
 
     async def publish(
         self, record: Record, *, record_id: str, writer: str, expected_subject_seq: int
