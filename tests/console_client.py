@@ -7,10 +7,12 @@ asked for as HTML, and sign-in through the form with its token, the way a person
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 
-__all__ = ["browser_session", "form_field", "sign_in", "signed_in"]
+__all__ = ["ConsoleSite", "browser_session", "form_field", "sign_in", "signed_in"]
 
 
 def browser_session() -> aiohttp.ClientSession:
@@ -39,3 +41,32 @@ async def signed_in(http: aiohttp.ClientSession, url: str, key: str, secret: str
     home = await sign_in(http, url, key, secret)
     assert home.status == 200 and home.url.path == "/console/", home.status
     return form_field(await home.text(), "csrf-token")
+
+
+@dataclass
+class ConsoleSite:
+    """A signed-in browser on one console: pages (remembering the CSRF token they carry)
+    and operations as the page scripts call them."""
+
+    url: str
+    http: aiohttp.ClientSession
+
+    def __post_init__(self) -> None:
+        self.csrf = ""
+
+    async def page(self, path: str, status: int = 200) -> str:
+        async with self.http.get(self.url + path, headers={"Accept": "text/html"}) as r:
+            text = await r.text()
+            assert r.status == status, (r.status, text[:500])
+        found = re.search(r'name="csrf-token" content="([^"]+)"', text)
+        if found:
+            self.csrf = found.group(1)
+        return text
+
+    async def op(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        """``POST /console/api/<operation>``, which must succeed; the AWS JSON answer."""
+        async with self.http.post(self.url + f"/console/api/{operation}", json=params,
+                                  headers={"X-CSRF-Token": self.csrf}) as r:
+            body: dict[str, Any] = await r.json(content_type=None)
+            assert r.status == 200, body
+            return body

@@ -28,7 +28,7 @@ from streamproc.http.api import MAX_BODY_BYTES
 from streamproc.http.server import build_api
 from streamproc.runtime.metrics import RuntimeMetrics
 from streamproc.settings import Settings
-from tests.console_client import signed_in
+from tests.console_client import ConsoleSite, signed_in
 
 DATA = Path(__file__).resolve().parent / "data"
 JACK = [DATA / "faces" / "deepface_jack" / f"{i}.jpg" for i in (1, 2)]
@@ -47,21 +47,9 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
 
 
 @dataclass
-class Site:
-    url: str
-    http: aiohttp.ClientSession
+class Site(ConsoleSite):
     console: Console
     collection: str
-    csrf: str = ""
-
-    async def page(self, path: str, status: int = 200) -> str:
-        async with self.http.get(self.url + path, headers={"Accept": "text/html"}) as r:
-            text = await r.text()
-            assert r.status == status, (r.status, text[:500])
-        found = re.search(r'name="csrf-token" content="([^"]+)"', text)
-        if found:
-            self.csrf = found.group(1)
-        return text
 
     async def form(self, path: str, fields: list[tuple[str, str]],
                    status: int = 200) -> str:
@@ -89,12 +77,8 @@ class Site:
             return text
 
     async def faces(self) -> list[dict[str, Any]]:
-        async with self.http.post(self.url + "/console/api/ListFaces",
-                                  json={"CollectionId": self.collection},
-                                  headers={"X-CSRF-Token": self.csrf}) as r:
-            body: dict[str, Any] = await r.json(content_type=None)
-            assert r.status == 200, body
-            return list(body["Faces"])
+        body = await self.op("ListFaces", {"CollectionId": self.collection})
+        return list(body["Faces"])
 
 
 def _auth_file(path: Path) -> Path:

@@ -32,6 +32,7 @@ from streamproc.runtime.metrics import RuntimeMetrics
 from streamproc.runtime.snapshots import face_snapshot
 from streamproc.settings import Settings
 from streamproc.shapes import BoundingBox
+from tests.console_client import ConsoleSite, signed_in
 
 DATA = Path(__file__).resolve().parent / "data" / "faces"
 JACK = [DATA / "deepface_jack" / f"{i}.jpg" for i in (1, 2, 3)]
@@ -85,21 +86,9 @@ def visit_events(n: int, t: float, stream: str, snapshot: bytes,
 
 
 @dataclass
-class Site:
-    url: str
-    http: aiohttp.ClientSession
+class Site(ConsoleSite):
     history: VisitHistory
     console: Console
-    csrf: str = ""
-
-    async def page(self, path: str, status: int = 200) -> str:
-        async with self.http.get(self.url + path, headers={"Accept": "text/html"}) as r:
-            text = await r.text()
-            assert r.status == status, (r.status, text[:500])
-        found = re.search(r'name="csrf-token" content="([^"]+)"', text)
-        if found:
-            self.csrf = found.group(1)
-        return text
 
     async def name(self, visitors: list[str], name: str, collection: str = "",
                    status: int = 200) -> dict[str, Any]:
@@ -113,12 +102,6 @@ class Site:
             result: dict[str, Any] = await r.json()
             return result
 
-    async def op(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        async with self.http.post(self.url + f"/console/api/{operation}", json=params,
-                                  headers={"X-CSRF-Token": self.csrf}) as r:
-            body: dict[str, Any] = await r.json(content_type=None)
-            assert r.status == 200, body
-            return body
 
 
 def _auth_file(path: Path) -> Path:
@@ -156,15 +139,6 @@ async def _serve(engine: Engine, tmp_path: Path, auth: bool,
     return runner, f"http://127.0.0.1:{port}", console, history
 
 
-async def _signin(http: aiohttp.ClientSession, url: str, key: tuple[str, str]) -> None:
-    async with http.get(url + "/console/signin", headers={"Accept": "text/html"}) as r:
-        nonce = re.search(r'name="csrf_token" value="([^"]+)"', await r.text())
-    assert nonce is not None
-    async with http.post(url + "/console/signin", data={
-        "csrf_token": nonce.group(1), "access_key_id": key[0], "secret_access_key": key[1],
-        "next": "/console/"}) as r:
-        assert r.status == 200 and r.url.path == "/console/"
-
 
 @pytest_asyncio.fixture
 async def site(engine: Engine, snapshots: dict[str, bytes], tmp_path: Path,
@@ -184,7 +158,7 @@ async def site(engine: Engine, snapshots: dict[str, bytes], tmp_path: Path,
     history.record(visit_events(4, T0 + 86460, "front", snapshots["deepface_elon/1.jpg"])[:2])
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         if auth is not None:
-            await _signin(http, url, auth)
+            await signed_in(http, url, *auth)
         s = Site(url, http, history, console)
         s.collection = collection  # type: ignore[attr-defined]
         yield s
