@@ -29,8 +29,16 @@ from streamproc.cluster import (
     decode_collection_id,
     encode_collection_id,
 )
+from streamproc.cluster.compactor import Compactor, CompactorSettings
 from streamproc.cluster.log import LogSettings
-from streamproc.cluster.records import CreateCollection, IndexFaces, decode_record, encode_record
+from streamproc.cluster.records import (
+    CreateCollection,
+    IndexFaces,
+    Snapshot,
+    decode_record,
+    encode_record,
+)
+from streamproc.cluster.snapshots import ObjectName, SnapshotObjects
 from streamproc.errors import InternalServerError
 from streamproc.faces.versions import PIPELINES
 from streamproc.store import BoundingBox as Box
@@ -56,6 +64,11 @@ class Node:
     log: CollectionLog
     applier: LogApplier
     collections: ReplicatedCollections
+    objects: SnapshotObjects
+
+    def compactor(self, min_records: int = 10) -> Compactor:
+        return Compactor(self.store, self.log, self.applier, self.objects, node=self.name,
+                         settings=CompactorSettings(min_records=min_records))
 
     async def close(self) -> None:
         await self.applier.stop()
@@ -81,10 +94,11 @@ async def start_node(
     )
     await log.ensure()
     store = CollectionStore(store_dir)
-    applier = LogApplier(store, log, face_models=PIPELINES)
+    objects = SnapshotObjects(log.js, f"{stream}_SNAPSHOTS", 3)
+    applier = LogApplier(store, log, face_models=PIPELINES, snapshots=objects)
     await applier.start()
     collections = ReplicatedCollections(store, log, applier, node=name)
-    return Node(name, nc, store, log, applier, collections)
+    return Node(name, nc, store, log, applier, collections, objects)
 
 
 @pytest.fixture
@@ -367,3 +381,160 @@ async def test_unknown_record_version_stops_the_applier(nodes: tuple[Node, Node]
         assert node.applier.applied == ack.seq - 1  # everything before it was applied
         with pytest.raises(InternalServerError, match="stopped applying"):
             await node.collections.describe_collection("v")
+
+
+# -- retention: snapshots and tombstones ----------------------------------------------------
+
+
+async def index_random(node: Node, cid: str, rng: np.random.Generator, n: int, at: int) -> None:
+    for i in range(at, at + n):
+        await node.collections.index_faces(
+            cid, image_sha256=sha(f"{cid}-{i}"), external_image_id=f"p{i % 3}",
+            faces=[random_face(rng)],
+        )
+
+
+async def assert_same_answers(a: Node, other: Node, cid: str, rng: np.random.Generator) -> None:
+    assert await all_faces(other, cid) == await all_faces(a, cid)
+    probe = rng.standard_normal(128).astype(np.float32)
+    want = [(h.face_id, h.external_image_id, round(s, 6))
+            for h, s in await a.collections.search(cid, probe, max_faces=5)]
+    got = [(h.face_id, h.external_image_id, round(s, 6))
+           for h, s in await other.collections.search(cid, probe, max_faces=5)]
+    assert got == want
+    assert (await other.collections.describe_collection(cid)).face_count == (
+        await a.collections.describe_collection(cid)).face_count
+
+
+async def test_snapshots_let_old_records_go_and_nodes_rebuild_from_them(
+    cluster: NatsCluster, nodes: tuple[Node, Node], tmp_path: Path
+) -> None:
+    a, b = nodes
+    rng = np.random.default_rng(7)
+    cid = "snap.home"
+    await a.collections.create_collection(cid, face_model_version=MODEL)
+    await index_random(a, cid, rng, 10, 0)
+    await b.collections.catch_up()
+    await b.close()  # B stops at 11 records and misses what follows
+    await index_random(a, cid, rng, 20, 10)
+    gone = [f for f, _ in await all_faces(a, cid)][4:6]
+    await a.collections.delete_faces(cid, gone)
+    before = await a.log.subject_counts()
+    assert before[cid] == 32  # create + 30 IndexFaces + 1 DeleteFaces
+
+    compactor = a.compactor(min_records=10)
+    results = await compactor.compact_due()
+    assert [r.collection_id for r in results] == [cid]
+    snap = results[0]
+    assert (snap.images, snap.faces, snap.records_before) == (28, 28, 32)
+    print(f"\nsnapshot of {snap.faces} faces: {snap.size} bytes in {snap.seconds:.2f}s")
+    after = await a.log.subject_counts()
+    assert after[cid] == 1  # the snapshot replaced every earlier record
+    info = await a.log.info()
+    assert info.state.messages == 1 and info.state.first_seq == snap.seq
+    first = await a.log.first_record(cid)
+    assert first is not None and isinstance(decode_record(first[1]).record, Snapshot)
+    assert a.applier.snapshots_loaded == 0  # A held that state already: it only advanced
+    await a.collections.catch_up()
+    assert await all_faces(a, cid) and len(await all_faces(a, cid)) == 28
+
+    await index_random(a, cid, rng, 3, 30)  # records after the snapshot
+    # B restarts behind the snapshot; C starts empty: both rebuild from it
+    b2 = await start_node(cluster, tmp_path / "b", a.log.stream, 2, "node-b")
+    c = await start_node(cluster, tmp_path / "c", a.log.stream, 1, "node-c")
+    try:
+        for node in (b2, c):
+            await node.collections.catch_up()
+            assert node.applier.snapshots_loaded == 1
+            assert node.applier.applied == await a.log.last_seq()
+            await assert_same_answers(a, node, cid, rng)
+            assert not {f for f, _ in await all_faces(node, cid)} & set(gone)
+        # a second snapshot replaces the first; the first object is pruned
+        await index_random(b2, cid, rng, 30, 40)  # 33 records >= half of 61 faces
+        again = await c.compactor(min_records=10).compact_due()
+        assert [r.collection_id for r in again] == [cid] and again[0].faces == 61
+        names = [str(n) for n, _ in await a.objects.names()]
+        assert names == [str(ObjectName(cid, again[0].through, "node-c"))]
+        assert again[0].pruned == [str(ObjectName(cid, snap.through, "node-a"))]
+        for node in (a, b2):
+            await node.collections.catch_up()
+            await assert_same_answers(c, node, cid, rng)
+    finally:
+        await b2.close()
+        await c.close()
+
+
+async def test_a_deleted_collection_leaves_one_tombstone(nodes: tuple[Node, Node]) -> None:
+    a, b = nodes
+    rng = np.random.default_rng(8)
+    await a.collections.create_collection("gone", face_model_version=MODEL)
+    await index_random(a, "gone", rng, 5, 0)
+    assert (await a.log.subject_counts())["gone"] == 6
+    await b.collections.delete_collection("gone")
+    assert (await a.log.subject_counts())["gone"] == 1  # the DeleteCollection rollup
+    for node in (a, b):
+        await node.collections.catch_up()
+        assert await node.collections.list_collections() == ([], None)
+    # nothing to snapshot for a deleted collection
+    assert await a.compactor(min_records=10).snapshot("gone") is None
+
+
+async def test_snapshots_racing_writes_never_lose_one(
+    cluster: NatsCluster, nodes: tuple[Node, Node], tmp_path: Path
+) -> None:
+    """Snapshots taken while both nodes write: a snapshot whose collection got a write after
+    the state it captured is refused; every acknowledged face survives a rebuild."""
+    a, b = nodes
+    rng = np.random.default_rng(9)
+    cid = "race"
+    await a.collections.create_collection(cid, face_model_version=MODEL)
+    compactor = a.compactor(min_records=10)
+    published = refused = 0
+    writing = True
+
+    async def snapshots() -> None:
+        nonlocal published, refused
+        while writing:
+            if await compactor.snapshot(cid) is None:
+                refused += 1
+            else:
+                published += 1
+            await asyncio.sleep(0.05)
+
+    task = asyncio.create_task(snapshots())
+    await asyncio.gather(index_random(a, cid, rng, 25, 0), index_random(b, cid, rng, 25, 100))
+    writing = False
+    await task
+    print(f"\nsnapshots during 50 writes: {published} published, {refused} refused")
+    assert published >= 1
+    assert len(await all_faces(a, cid)) == 50
+    c = await start_node(cluster, tmp_path / "c", a.log.stream, 2, "node-c")
+    try:
+        await c.collections.catch_up()
+        assert c.applier.snapshots_loaded == 1
+        await assert_same_answers(a, c, cid, rng)
+        await b.collections.catch_up()
+        await assert_same_answers(a, b, cid, rng)
+        await compactor.prune()
+        assert len(await a.objects.names()) == 1  # refused snapshots left no object
+    finally:
+        await c.close()
+
+
+async def test_a_missing_snapshot_object_stops_a_rebuilding_node(
+    cluster: NatsCluster, nodes: tuple[Node, Node], tmp_path: Path
+) -> None:
+    a, _ = nodes
+    rng = np.random.default_rng(10)
+    await a.collections.create_collection("lost", face_model_version=MODEL)
+    await index_random(a, "lost", rng, 11, 0)
+    snap = await a.compactor(min_records=10).snapshot("lost")
+    assert snap is not None
+    await a.objects.delete(ObjectName("lost", snap.through, "node-a"))  # an operator's slip
+    c = await start_node(cluster, tmp_path / "c", a.log.stream, 1, "node-c")
+    try:
+        with pytest.raises(InternalServerError, match="snapshot object is missing"):
+            await c.collections.catch_up()
+        assert c.applier.stopped is not None and c.applier.stopped.seq == snap.seq
+    finally:
+        await c.close()

@@ -89,7 +89,8 @@ async def _join_cluster(engine: Any, args: argparse.Namespace) -> tuple[Any, Any
     node = ClusterNode(
         engine,
         NodeSettings(node=args.cluster_node, replicas=args.log_replicas,
-                     log_stream=args.log_stream, read_wait_s=args.read_wait_s),
+                     log_stream=args.log_stream, read_wait_s=args.read_wait_s,
+                     snapshot_records=args.snapshot_records),
         nc,
     )
     try:
@@ -142,4 +143,6 @@ def add_commands(sub: Any) -> None:
                          help="replicas of the log when this node creates it (default 3)")
     cluster.add_argument("--read-wait-s", type=float, default=5.0,
                          help="an API read waits this long to catch up with the log")
+    cluster.add_argument("--snapshot-records", type=int, default=1000,
+                         help="snapshot a collection after this many records (default 1000)")
     p.set_defaults(handler=_handler)

@@ -6,6 +6,13 @@ applies records in batches: each batch is one store transaction that also record
 sequence applied (``streamproc.store.replica``). A restarted node therefore resumes exactly
 where its store stopped, and a new node (empty store) rebuilds from sequence 1.
 
+A Snapshot record (:mod:`.snapshots`) replaces a collection's earlier records: a node that
+applied the log past the record the snapshot was taken at already holds that state and
+only advances; any other node streams the object to a temporary file beside its store and
+rebuilds the collection from it in one transaction with the record's sequence. If the
+object is gone because a newer snapshot replaced that record too, the record is skipped
+(the newer one follows in the stream).
+
 A record this node cannot apply (a newer record version, a face model it does not know,
 a decision that does not fit its store) stops the applier: it logs the sequence and the
 reason at CRITICAL, and every wait on it raises InternalServerError naming them. Skipping a
@@ -17,9 +24,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import tempfile
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from typing import IO, TypeVar
 
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
@@ -40,13 +49,27 @@ from .records import (
     DeleteFaces,
     IndexFaces,
     Record,
+    Snapshot,
     decode_record,
 )
+from .snapshots import SnapshotMissing, SnapshotObjects, read_snapshot
 from .subjects import collection_from_subject
 
 __all__ = ["ApplierStopped", "LogApplier"]
 
 log = logging.getLogger(__name__)
+
+
+_Failure = tuple[int, str, str]  # (sequence, subject, reason) of a record not applied
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _NeedsSnapshot:
+    """The batch stopped before ``index``: a snapshot whose object must be fetched."""
+
+    index: int
+    record: Snapshot
 
 
 @dataclass(frozen=True)
@@ -68,7 +91,9 @@ def _apply(tx: ReplicaTransaction, record: Record) -> None:
                 record.collection_id, record.face_model_version, record.created_at
             )
         case DeleteCollection():
-            tx.delete_collection(record.collection_id)
+            # A tombstone (a rollup) may be all a node ever sees of a collection: the
+            # records that created it went with it.
+            tx.discard_collection(record.collection_id)
         case IndexFaces():
             tx.index_faces(
                 record.collection_id,
@@ -81,6 +106,8 @@ def _apply(tx: ReplicaTransaction, record: Record) -> None:
             )
         case DeleteFaces():
             tx.delete_faces(record.collection_id, record.face_ids)
+        case Snapshot():  # a snapshot inside a snapshot
+            raise RecordError("a snapshot holds only collection, image and face records")
 
 
 class LogApplier:
@@ -96,11 +123,14 @@ class LogApplier:
         log_: CollectionLog,
         *,
         face_models: Collection[str] | None = None,
+        snapshots: SnapshotObjects | None = None,
         batch: int = 256,
         heartbeat_s: float = 1.0,
     ) -> None:
         self.store = store
         self.log = log_
+        self.snapshots = snapshots
+        self.snapshots_loaded = 0  # snapshots this node rebuilt a collection from
         self.face_models = frozenset(face_models) if face_models is not None else None
         self.batch = batch
         self.heartbeat_s = heartbeat_s
@@ -120,15 +150,9 @@ class LogApplier:
         position = await asyncio.to_thread(log_position, self.store, self.log.stream, identity)
         self.applied = position.seq
         info = await self.log.info()
-        first, last = int(info.state.first_seq or 0), int(info.state.last_seq or 0)
-        if info.state.messages and first > self.applied + 1:
-            await self._stop(
-                self.applied + 1,
-                self.log.subjects,
-                f"the log starts at sequence {first} but this store applied only up to "
-                f"{self.applied}: records it never applied are gone (rebuild from a snapshot)",
-            )
-            return
+        # The log may start after this store's position: records go only by rollup, and
+        # each rolled-up record is replaced by a later one (a snapshot or a tombstone).
+        last = int(info.state.last_seq or 0)
         if last < self.applied:
             await self._stop(
                 self.applied,
@@ -212,25 +236,86 @@ class LogApplier:
                 while len(msgs) < self.batch and not self._queue.empty():
                     msgs.append(self._queue.get_nowait())
                 pending = [m for m in msgs if m.metadata.sequence.stream > self.applied]
-                if not pending:
-                    continue
-                while True:
-                    try:
-                        failure = await asyncio.to_thread(self._apply_batch, pending)
-                        break
-                    except ThrottlingException as exc:  # store busy: not the record's fault
-                        log.warning("collection store busy applying the log: %s", exc)
-                        await asyncio.sleep(0.2)
-                async with self._changed:
-                    self._changed.notify_all()
-                if failure is not None:
-                    await self._stop(*failure)
-                    return
+                while pending:
+                    outcome = await self._retry_busy(self._apply_batch, pending)
+                    if isinstance(outcome, _NeedsSnapshot):
+                        msg = pending[outcome.index]
+                        pending = pending[outcome.index + 1:]
+                        failure = await self._load_snapshot(msg, outcome.record)
+                    else:
+                        pending, failure = [], outcome
+                    async with self._changed:
+                        self._changed.notify_all()
+                    if failure is not None:
+                        await self._stop(*failure)
+                        return
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug: say so loudly rather than hang every caller
             log.exception("the log applier failed")
             await self._stop(self.applied + 1, self.log.subjects, f"applier error: {exc!r}")
+
+    async def _retry_busy(self, fn: Callable[..., T], *args: object) -> T:
+        """``fn(*args)`` in a thread, again while the store is busy (not a record's fault)."""
+        while True:
+            try:
+                return await asyncio.to_thread(fn, *args)
+            except ThrottlingException as exc:
+                log.warning("collection store busy applying the log: %s", exc)
+                await asyncio.sleep(0.2)
+
+    async def _load_snapshot(self, msg: Msg, record: Snapshot) -> _Failure | None:
+        """Rebuild ``record``'s collection from its object (or skip a superseded one)."""
+        seq = msg.metadata.sequence.stream
+        if self.snapshots is None:
+            return seq, msg.subject, "a snapshot record, and this node has no snapshot store"
+        started = time.monotonic()
+        with tempfile.TemporaryFile(dir=self.store.directory, prefix=".snapshot-") as f:
+            try:
+                await self.snapshots.get(record.object_name, f, 60.0 + record.size / 5e6)
+            except SnapshotMissing as exc:
+                if await self.log.holds(seq):
+                    return seq, msg.subject, f"its snapshot object is missing ({exc})"
+                log.info("snapshot record %d of %r was replaced by a newer one; skipped",
+                         seq, record.collection_id)
+                await self._retry_busy(self._skip, seq)
+                return None
+            try:
+                await self._retry_busy(self._apply_snapshot_file, f, seq, record)
+            except Exception as exc:
+                return seq, msg.subject, f"{type(exc).__name__}: {exc}"
+        self.snapshots_loaded += 1
+        log.info("collection %r rebuilt from snapshot %s (%d faces, %.1f MB) in %.1f s",
+                 record.collection_id, record.object_name, record.faces, record.size / 1e6,
+                 time.monotonic() - started)
+        return None
+
+    def _skip(self, seq: int) -> None:
+        with replica_transaction(self.store, self.log.stream, self.log.identity) as tx:
+            if seq > tx.position:
+                tx.advance(seq)
+        self.applied = max(self.applied, tx.position)
+
+    def _apply_snapshot_file(self, f: IO[bytes], seq: int, record: Snapshot) -> None:
+        f.seek(0)
+        cid = record.collection_id
+        with replica_transaction(self.store, self.log.stream, self.log.identity) as tx:
+            if seq <= tx.position:
+                return
+            tx.discard_collection(cid)
+            for r in read_snapshot(f, cid, record.through):
+                if r.face_model_version != record.face_model_version:
+                    raise RecordError(f"the snapshot of {cid!r} mixes face models")
+                _apply(tx, r)
+            held = tx.counts(cid)
+            if held != (record.images, record.faces):
+                raise RecordError(
+                    f"the snapshot of {cid!r} rebuilt {held[0]} images and {held[1]} faces; "
+                    f"its record says {record.images} and {record.faces}"
+                )
+            tx.advance(seq)
+        self.applied = max(self.applied, tx.position)
+        self.records_applied += 1
 
     async def _stop(self, seq: int, subject: str, reason: str) -> None:
         self.stopped = ApplierStopped(seq, subject, reason)
@@ -261,34 +346,47 @@ class LogApplier:
             )
         return record
 
-    def _apply_batch(self, msgs: Sequence[Msg]) -> tuple[int, str, str] | None:
-        """Apply ``msgs`` in one transaction; on a failure, apply the good prefix one record
-        at a time and return (seq, subject, reason) of the record that failed."""
+    def _apply_batch(self, msgs: Sequence[Msg]) -> _Failure | _NeedsSnapshot | None:
+        """Apply ``msgs`` in one transaction, up to a snapshot that needs its object; on a
+        failure, apply the good prefix one record at a time and return (seq, subject,
+        reason) of the record that failed."""
         try:
-            self._apply_in_one(msgs)
-            return None
+            return self._apply_in_one(msgs)
         except ThrottlingException:
             raise
         except Exception as exc:
             if len(msgs) == 1:
                 m = msgs[0]
                 return m.metadata.sequence.stream, m.subject, f"{type(exc).__name__}: {exc}"
-        for m in msgs:
+        for i, m in enumerate(msgs):
             try:
-                self._apply_in_one([m])
+                needs = self._apply_in_one([m])
             except ThrottlingException:
                 raise
             except Exception as exc:
                 return m.metadata.sequence.stream, m.subject, f"{type(exc).__name__}: {exc}"
+            if needs is not None:
+                return _NeedsSnapshot(i, needs.record)
         return None
 
-    def _apply_in_one(self, msgs: Sequence[Msg]) -> None:
+    def _apply_in_one(self, msgs: Sequence[Msg]) -> _NeedsSnapshot | None:
+        needs: _NeedsSnapshot | None = None
+        applied = 0
         with replica_transaction(self.store, self.log.stream, self.log.identity) as tx:
-            for m in msgs:
+            for i, m in enumerate(msgs):
                 seq = m.metadata.sequence.stream
                 if seq <= tx.position:
                     continue  # applied before (a redelivery after a consumer reset)
-                _apply(tx, self._decode(m))
+                record = self._decode(m)
+                if isinstance(record, Snapshot):
+                    if tx.position < record.through:  # this node lacks that state
+                        needs = _NeedsSnapshot(i, record)
+                        break
+                    # else: this store already holds the state the snapshot captured
+                else:
+                    _apply(tx, record)
                 tx.advance(seq)
+                applied += 1
         self.applied = max(self.applied, tx.position)
-        self.records_applied += len(msgs)
+        self.records_applied += applied
+        return needs

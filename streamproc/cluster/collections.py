@@ -105,6 +105,8 @@ class ReplicatedCollections:
                     record_id=str(uuid.uuid4()),
                     writer=self.node,
                     expected_subject_seq=expected,
+                    # a deleted collection's records are of no use to anyone: one tombstone
+                    rollup=isinstance(record, DeleteCollection),
                 )
             except WrongLastSequence:
                 self.conflicts += 1

@@ -9,9 +9,15 @@ One stream (default ``STREAMPROC_COLLECTIONS``, file storage, replicas 3 on a cl
   writer decided against, so two writers of one collection cannot both win: the loser gets
   :class:`WrongLastSequence`, catches up and decides again.
 
-Retention: the stream keeps every record (no age, count or size limit), so a new node can
-rebuild from sequence 1. Snapshots (chunked through the object store) or rollups that let
-old records go are a follow-up (issue 13); until then the log grows with every write.
+Retention: the stream has no age, count or size limit; records go only by rollup
+(``Nats-Rollup: sub``, which replaces every earlier record of one collection's subject):
+
+- a DeleteCollection record is a rollup: a deleted collection leaves one small tombstone;
+- a Snapshot record (:mod:`.snapshots`, written by :mod:`.compactor`) is a rollup naming an
+  object that holds the collection's whole state as of the record before it.
+
+So the log holds, per collection, at most one snapshot and the records since, and a new
+node rebuilds every collection from what is left.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from streamproc.errors import ThrottlingException
 
 from .errors import ClusterError
 from .records import Record, encode_record
-from .subjects import DEFAULT_PREFIX, collection_subject
+from .subjects import DEFAULT_PREFIX, collection_from_subject, collection_subject
 
 __all__ = ["DEFAULT_STREAM", "CollectionLog", "LogSettings", "WrongLastSequence"]
 
@@ -145,6 +151,7 @@ class CollectionLog:
             duplicate_window=s.duplicate_window_s,
             max_msg_size=s.max_record_bytes,
             allow_direct=True,
+            allow_rollup_hdrs=True,
         )
 
         async def add() -> StreamInfo:
@@ -169,6 +176,13 @@ class CollectionLog:
                     ) from refused
 
         info = await self._retrying("create the stream", add, timeout=30.0)
+        if not info.config.allow_rollup_hdrs:  # created by a node without snapshots
+            log.info("stream %s: allowing rollups (snapshots, tombstones)", s.stream)
+            info = await self._retrying(
+                "allow rollups",
+                lambda: self.js.update_stream(info.config.evolve(allow_rollup_hdrs=True)),
+                timeout=30.0,
+            )
         if list(info.config.subjects or []) != [self.subjects]:
             raise ClusterError(
                 f"stream {s.stream} exists with subjects {info.config.subjects}, not "
@@ -205,11 +219,67 @@ class CollectionLog:
         return int(await self._retrying("last record of a collection", get,
                                         attempt_s=self.settings.read_attempt_s))
 
+    async def subject_counts(self) -> dict[str, int]:
+        """How many records each collection has in the log, by collection id."""
+        info = await self._retrying(
+            "records per collection",
+            lambda: self.js.stream_info(self.stream, subjects_filter=f"{self.subjects}"),
+            attempt_s=max(self.settings.read_attempt_s, 5.0),
+        )
+        counts: dict[str, int] = {}
+        for subject, n in (info.state.subjects or {}).items():
+            with contextlib.suppress(ValueError):  # not ours: say nothing of it
+                counts[collection_from_subject(subject, self.settings.prefix)] = int(n)
+        return counts
+
+    async def first_record(self, collection_id: str) -> tuple[int, bytes] | None:
+        """(sequence, data) of the collection's first record in the log; None: none."""
+        subject = self.subject(collection_id)
+
+        async def get() -> tuple[int, bytes] | None:
+            try:
+                msg = await self.js.get_msg(self.stream, seq=1, subject=subject, next=True)
+            except nats.js.errors.NotFoundError:
+                return None
+            except nats.js.errors.APIError as exc:
+                if exc.err_code == _NO_MESSAGE:
+                    return None
+                raise
+            return int(msg.seq or 0), bytes(msg.data or b"")
+
+        return await self._retrying(  # type: ignore[no-any-return]
+            "first record of a collection", get, attempt_s=self.settings.read_attempt_s
+        )
+
+    async def holds(self, seq: int) -> bool:
+        """Whether the stream still holds sequence ``seq`` (a rollup removes records)."""
+
+        async def get() -> bool:
+            try:
+                await self.js.get_msg(self.stream, seq=seq)
+            except nats.js.errors.NotFoundError:
+                return False
+            except nats.js.errors.APIError as exc:
+                if exc.err_code == _NO_MESSAGE:
+                    return False
+                raise
+            return True
+
+        return bool(await self._retrying("a record by sequence", get,
+                                         attempt_s=self.settings.read_attempt_s))
+
     async def publish(
-        self, record: Record, *, record_id: str, writer: str, expected_subject_seq: int
+        self,
+        record: Record,
+        *,
+        record_id: str,
+        writer: str,
+        expected_subject_seq: int,
+        rollup: bool = False,
     ) -> int:
         """Append ``record``; returns its stream sequence (the first copy's, for a retry).
 
+        ``rollup``: the record replaces every earlier record of its collection in the log.
         Raises WrongLastSequence when the collection has a newer record than
         ``expected_subject_seq``; ThrottlingException when the log stays unavailable.
         """
@@ -219,6 +289,8 @@ class CollectionLog:
             "Nats-Msg-Id": record_id,
             "Nats-Expected-Last-Subject-Sequence": str(expected_subject_seq),
         }
+        if rollup:
+            headers["Nats-Rollup"] = "sub"
 
         async def send() -> int:
             try:

@@ -7,8 +7,11 @@ serve --cluster-node NAME --nats URL[,URL]``, on the process's NATS connection:
 2. the node's store, opened as a :class:`.store.ReplicatedStore` and claimed as a replica
    of that log (a store holding collections that follow no log is refused: seed instead);
 3. the :class:`.applier.LogApplier`, running for the node's lifetime, which rebuilds an
-   empty store from sequence 1 and resumes a restarted one where it stopped;
-4. the store installed as the engine's ``context.store``: every front door of this process
+   empty store from the log (snapshots and the records since) and resumes a restarted one
+   where it stopped;
+4. the :class:`.compactor.Compactor`, which snapshots collections with many records so
+   the log does not grow forever;
+5. the store installed as the engine's ``context.store``: every front door of this process
    now writes through the log and reads its replica.
 
 Start-up waits (at most ``startup_catch_up_s``) until the store has applied the log as it
@@ -32,7 +35,9 @@ from streamproc.store.replica import claim_replica
 
 from .applier import LogApplier
 from .collections import ReplicatedCollections
+from .compactor import Compactor, CompactorSettings
 from .log import DEFAULT_STREAM, CollectionLog, LogSettings
+from .snapshots import SnapshotObjects
 from .store import ReplicatedStore
 
 __all__ = ["ClusterNode", "NodeSettings"]
@@ -50,6 +55,15 @@ class NodeSettings:
     read_wait_s: float = 5.0
     write_timeout_s: float = 15.0
     startup_catch_up_s: float = 60.0
+    #: Snapshot a collection after this many records since its last snapshot (at least;
+    #: see :mod:`.compactor`); ``compact_check_s`` is how often a node looks.
+    snapshot_records: int = 1000
+    compact_check_s: float = 60.0
+
+    @property
+    def snapshot_bucket(self) -> str:
+        """The object store bucket of the log's snapshots."""
+        return f"{self.log_stream}_SNAPSHOTS"
 
 
 class ClusterNode:
@@ -63,6 +77,7 @@ class ClusterNode:
         self.store: ReplicatedStore | None = None
         self.applier: LogApplier | None = None
         self.collections: ReplicatedCollections | None = None
+        self.compactor: Compactor | None = None
 
     async def start(self) -> None:
         s = self.settings
@@ -81,7 +96,10 @@ class ClusterNode:
         )
         try:
             await asyncio.to_thread(claim_replica, store, self.log.stream, self.log.identity)
-            self.applier = LogApplier(store, self.log, face_models=PIPELINES)
+            objects = SnapshotObjects(self.log.js, s.snapshot_bucket, s.replicas)
+            await objects.ensure()
+            self.applier = LogApplier(store, self.log, face_models=PIPELINES,
+                                      snapshots=objects)
             await self.applier.start()
         except BaseException:
             self.store = None
@@ -99,6 +117,12 @@ class ClusterNode:
             log.warning("node %s: not caught up with the collection log at start-up: %s",
                         s.node, exc.message)
             last = -1
+        self.compactor = Compactor(
+            store, self.log, self.applier, objects, node=s.node,
+            settings=CompactorSettings(min_records=s.snapshot_records,
+                                       check_s=s.compact_check_s),
+        )
+        self.compactor.start()
         log.info(
             "cluster node %s: collection log %s (replicas %d, %d records), store %s applied "
             "up to %d%s in %.1f s",
@@ -109,6 +133,9 @@ class ClusterNode:
 
     async def stop(self) -> None:
         """Stop applying (the store stays the engine's, closed with it)."""
+        compactor, self.compactor = self.compactor, None
+        if compactor is not None:
+            await compactor.stop()
         if self.store is not None:
             self.store.detach()
         applier, self.applier = self.applier, None

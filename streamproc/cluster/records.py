@@ -34,6 +34,7 @@ __all__ = [
     "Envelope",
     "IndexFaces",
     "Record",
+    "Snapshot",
     "decode_record",
     "encode_record",
 ]
@@ -74,7 +75,22 @@ class DeleteFaces:
     face_ids: tuple[str, ...]  # the faces the writer found and deleted, in request order
 
 
-Record = CreateCollection | DeleteCollection | IndexFaces | DeleteFaces
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A collection's whole state as of its record at subject sequence ``through``, kept as
+    an object (:mod:`.snapshots`); published as a rollup, it replaces every earlier record
+    of the collection in the log."""
+
+    collection_id: str
+    face_model_version: str
+    object_name: str  # in the snapshot object store
+    through: int  # the stream sequence of the collection's last record it includes
+    images: int
+    faces: int
+    size: int  # bytes of the object
+
+
+Record = CreateCollection | DeleteCollection | IndexFaces | DeleteFaces | Snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +130,15 @@ def _body(record: Record) -> dict[str, Any]:
             }
         case DeleteFaces():
             return {"collection": record.collection_id, "face_ids": list(record.face_ids)}
+        case Snapshot():
+            return {
+                "collection": record.collection_id,
+                "object": record.object_name,
+                "through": record.through,
+                "images": record.images,
+                "faces": record.faces,
+                "size": record.size,
+            }
     raise TypeError(f"not a record: {record!r}")
 
 
@@ -156,6 +181,12 @@ def _num(value: object, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise RecordError(f"{what} must be a finite number, not {value!r:.80}")
     return float(value)
+
+
+def _count(value: object, what: str, *, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise RecordError(f"{what} must be an integer >= {minimum}, not {value!r:.80}")
+    return value
 
 
 def _decode_face(value: object, i: int) -> ReplicaFace:
@@ -234,6 +265,17 @@ def decode_record(data: bytes) -> Envelope:
             _str(b["collection"], "collection"),
             model,
             tuple(_str(f, "face_ids[]") for f in ids),
+        )
+    elif op == "Snapshot":
+        b = _fields(body, op, {"collection", "object", "through", "images", "faces", "size"})
+        record = Snapshot(
+            _str(b["collection"], "collection"),
+            model,
+            _str(b["object"], "object"),
+            _count(b["through"], "through", minimum=1),
+            _count(b["images"], "images"),
+            _count(b["faces"], "faces"),
+            _count(b["size"], "size", minimum=1),
         )
     else:
         raise UnknownRecordVersion(

@@ -14,18 +14,16 @@ cluster node's replica.
 
 from __future__ import annotations
 
-import json
+import contextlib
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from streamproc.store import CollectionStore
-from streamproc.store.replica import ReplicaFace
 
+from .collection_records import collection_records
 from .errors import ClusterError
 from .log import CollectionLog
 from .records import CreateCollection, IndexFaces, Record, encode_record
@@ -58,62 +56,18 @@ class SeedSummary:
 
 
 def store_records(store: CollectionStore) -> Iterator[Record]:
-    """The records that rebuild ``store``'s collections, in order (reads one collection's
-    images at a time)."""
+    """The records that rebuild ``store``'s collections, in order (reads one collection
+    at a time)."""
     with store._read() as conn:
         if conn.execute("SELECT 1 FROM log_applied").fetchone() is not None:
             raise ClusterError(
                 f"{store.directory} is already a cluster node's replica: its collections are "
                 "in the log already; there is nothing to seed from it"
             )
-        collections = conn.execute(
-            "SELECT id, name, face_model_version, created_at FROM collections ORDER BY id"
-        ).fetchall()
-    for key, name, model, created_at in collections:
-        yield CreateCollection(name, model, float(created_at))
-        with store._read() as conn:
-            rows = conn.execute(
-                "SELECT i.id, i.image_id, i.sha256, i.external_image_id, i.created_at, "
-                "f.face_id, f.bbox_left, f.bbox_top, f.bbox_width, f.bbox_height, "
-                "f.confidence, f.detail, e.vector "
-                "FROM images i JOIN faces f ON f.image = i.id "
-                "JOIN embeddings e ON e.collection = f.collection AND e.face = f.id "
-                "WHERE i.collection = ? ORDER BY i.id, f.id",
-                (key,),
-            )
-            image: tuple[object, ...] | None = None
-            faces: list[ReplicaFace] = []
-            for row in rows:
-                if image is not None and row[0] != image[0]:
-                    yield _index_record(name, model, image, faces)
-                    faces = []
-                image = tuple(row[:5])
-                faces.append(
-                    ReplicaFace(
-                        face_id=row[5],
-                        box=(float(row[6]), float(row[7]), float(row[8]), float(row[9])),
-                        confidence=float(row[10]),
-                        vector=np.frombuffer(row[12], dtype=np.float32).copy(),
-                        detail=json.loads(row[11]) if row[11] is not None else None,
-                    )
-                )
-            if image is not None:
-                yield _index_record(name, model, image, faces)
-
-
-def _index_record(
-    collection_id: str, model: str, image: tuple[object, ...], faces: list[ReplicaFace]
-) -> IndexFaces:
-    _, image_id, sha256, external_image_id, created_at = image
-    return IndexFaces(
-        collection_id=collection_id,
-        face_model_version=model,
-        image_id=str(image_id),
-        image_sha256=str(sha256),
-        external_image_id=str(external_image_id) if external_image_id is not None else None,
-        created_at=float(created_at),  # type: ignore[arg-type]
-        faces=tuple(faces),
-    )
+        names = [r[0] for r in conn.execute("SELECT name FROM collections ORDER BY id")]
+    for name in names:
+        with store._read() as conn, contextlib.suppress(KeyError):  # deleted meanwhile
+            yield from collection_records(conn, name)
 
 
 async def seed_log(store_dir: Path, log: CollectionLog) -> SeedSummary:

@@ -302,6 +302,13 @@ class ClusterConfig(_Config):
                            description="a dead node's cameras move within this bound")
     lease_bucket: str = Field(default="STREAMPROC_LEASES", pattern=r"^[A-Za-z0-9_\-]+$",
                               description="the JetStream KV bucket of the camera leases")
+    snapshot_records: int = Field(
+        default=1000, ge=10, description="snapshot a collection (and let its older records "
+        "go) after at least this many records, and at least half a record per face"
+    )
+    compact_check_s: float = Field(default=60.0, gt=0, le=3600,
+                                   description="how often a node looks for collections to "
+                                   "snapshot")
 
 
 class Deployment(_Config):

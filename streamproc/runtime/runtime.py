@@ -314,7 +314,9 @@ class Runtime:
         self.cluster = ClusterNode(
             self.engine,
             NodeSettings(node=cluster.node, replicas=cluster.replicas,
-                         log_stream=cluster.log_stream, read_wait_s=cluster.read_wait_s),
+                         log_stream=cluster.log_stream, read_wait_s=cluster.read_wait_s,
+                         snapshot_records=cluster.snapshot_records,
+                         compact_check_s=cluster.compact_check_s),
             self.publisher.nc,
         )
         await self.cluster.start()

@@ -154,6 +154,26 @@ class ReplicaTransaction:
         delete_collection_rows(self._conn, key)
         self.dropped.append(key)
 
+    def discard_collection(self, collection_id: str) -> None:
+        """Delete the collection if this replica has it (a snapshot then rebuilds it)."""
+        row = self._conn.execute(
+            "SELECT id FROM collections WHERE name = ?", (collection_id,)
+        ).fetchone()
+        if row is not None:
+            delete_collection_rows(self._conn, int(row[0]))
+            self.dropped.append(int(row[0]))
+
+    def counts(self, collection_id: str) -> tuple[int, int]:
+        """(images, faces) the collection holds in this transaction."""
+        key = self._row(collection_id)[0]
+        images = self._conn.execute(
+            "SELECT count(*) FROM images WHERE collection = ?", (key,)
+        ).fetchone()[0]
+        faces = self._conn.execute(
+            "SELECT count(*) FROM faces WHERE collection = ?", (key,)
+        ).fetchone()[0]
+        return int(images), int(faces)
+
     def index_faces(
         self,
         collection_id: str,
