@@ -14,7 +14,11 @@ with replicas 3) and measures, in one run:
    (default 4) for ``--seconds`` each, first all to A (1 node), then round-robin over A and
    B (2 nodes). The CPU used meanwhile by each node (its process tree), by this client and by
    the whole machine is reported, so what limits it is visible.
-3. **Failover**: two ``streamproc run`` nodes with the same deployment (``cluster.lease_s``
+3. **Retention** (``--retention-faces``, default 20000): one collection of that many
+   one-face IndexFaces records (random unit vectors) published to the log; then the log's
+   size, a new node's rebuild by replaying every record, one snapshot (its size and time)
+   and the log's size after it, and a new node's rebuild from the snapshot.
+4. **Failover**: two ``streamproc run`` nodes with the same deployment (``cluster.lease_s``
    10, one looped file camera, DetectFaces at 3 fps); kill -9 of the node publishing the
    camera, time to the first frame record from the other node (read off NATS); twice (the
    killed node comes back as the standby in between).
@@ -320,6 +324,80 @@ def failover(cluster: NatsCluster, root: Path, kills: int) -> list[dict[str, Any
 # -- main ------------------------------------------------------------------------------------
 
 
+async def retention(cluster: NatsCluster, root: Path, faces: int) -> dict[str, Any]:
+    """A big collection's log before and after a snapshot, and rebuilds from each."""
+    import uuid
+
+    import numpy as np
+
+    from streamproc.cluster.applier import LogApplier
+    from streamproc.cluster.compactor import Compactor, CompactorSettings
+    from streamproc.cluster.log import CollectionLog, LogSettings
+    from streamproc.cluster.records import CreateCollection, IndexFaces, encode_record
+    from streamproc.cluster.snapshots import SnapshotObjects
+    from streamproc.faces.versions import PIPELINES
+    from streamproc.store import CollectionStore
+    from streamproc.store.replica import ReplicaFace
+
+    model = sorted(PIPELINES)[-1]
+    stream, cid = "BENCH_RETENTION", "big.collection"
+    nc = await nats.connect(servers=cluster.urls, max_reconnect_attempts=-1)
+    js = nc.jetstream(timeout=10)
+    log = CollectionLog(js, LogSettings(stream=stream, prefix="bench.retention", replicas=3))
+    await log.ensure()
+    objects = SnapshotObjects(js, f"{stream}_SNAPSHOTS", 3)
+    rng = np.random.default_rng(0)
+
+    def record(i: int) -> bytes:
+        v = rng.standard_normal(128).astype(np.float32)
+        face = ReplicaFace(str(uuid.uuid4()), (0.3, 0.2, 0.25, 0.4), 99.9,
+                           v / np.linalg.norm(v), {"Quality": {"Sharpness": 80.0}})
+        return encode_record(
+            IndexFaces(cid, model, str(uuid.uuid4()), f"{i:064x}", f"person-{i % 500}",
+                       time.time(), (face,)),
+            record_id=str(uuid.uuid4()), writer="bench")
+
+    subject = log.subject(cid)
+    await js.publish(subject, encode_record(CreateCollection(cid, model, time.time()),
+                                            record_id="create", writer="bench"))
+    started = time.monotonic()
+    for at in range(0, faces, 200):
+        await asyncio.gather(*(js.publish(subject, record(i))
+                               for i in range(at, min(faces, at + 200))))
+    publish_s = time.monotonic() - started
+    before = (await log.info()).state
+
+    async def rebuild(name: str) -> tuple[float, LogApplier, CollectionStore]:
+        store = CollectionStore(root / name)
+        applier = LogApplier(store, log, face_models=PIPELINES, snapshots=objects)
+        t0 = time.monotonic()
+        await applier.start()
+        await applier.catch_up(600)
+        return time.monotonic() - t0, applier, store
+
+    replay_s, applier, store = await rebuild("replay")
+    compactor = Compactor(store, log, applier, objects, node="bench",
+                          settings=CompactorSettings())
+    snap = await compactor.snapshot(cid)
+    assert snap is not None
+    after = (await log.info()).state
+    await applier.stop()
+    store.close()
+    from_snapshot_s, applier2, store2 = await rebuild("from-snapshot")
+    held = store2.describe_collection(cid).face_count
+    await applier2.stop()
+    store2.close()
+    await log.delete()
+    await nc.close()
+    return {
+        "faces": faces, "held": held, "publish_s": publish_s,
+        "records_before": int(before.messages), "bytes_before": int(before.bytes),
+        "replay_s": replay_s, "snapshot_s": snap.seconds, "snapshot_bytes": snap.size,
+        "records_after": int(after.messages), "bytes_after": int(after.bytes),
+        "from_snapshot_s": from_snapshot_s,
+    }
+
+
 def step(what: str) -> Callable[[], None]:
     began = time.monotonic()
     print(f"... {what}", file=sys.stderr, flush=True)
@@ -333,11 +411,20 @@ def main() -> None:
     parser.add_argument("--lag-seconds", type=float, default=15.0)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--kills", type=int, default=2)
+    parser.add_argument("--retention-faces", type=int, default=20000)
+    parser.add_argument("--retention-only", action="store_true",
+                        help="only the retention section")
     args = parser.parse_args()
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp, \
             running_cluster(Path(tmp)) as cluster:
         root = Path(tmp)
+        done = step(f"retention: a {args.retention_faces}-face collection, snapshot, rebuilds")
+        kept = asyncio.run(retention(cluster, root / "retention", args.retention_faces))
+        done()
+        print_retention(kept)
+        if args.retention_only:
+            return
         done = step("two serve nodes on the 3-server cluster")
         a = serve_node(cluster, root / "a", "a")
         b = serve_node(cluster, root / "b", "b")
@@ -358,6 +445,7 @@ def main() -> None:
         fails = failover(cluster, root / "run", args.kills)
         done()
 
+    print_retention(kept)
     cores = os.cpu_count() or 1
     print(f"\nbench_cluster: 3 nats-server processes (R3 log) + 2 streamproc nodes + this "
           f"client on one {cores}-core machine ({time.monotonic() - began:.0f}s)")
@@ -392,6 +480,19 @@ def main() -> None:
         f"{2 * one['rps']:.0f} req/s (each node with the cores it had here), up to about "
         f"{2 * cores / per_request:.0f} req/s if a node's {ms(per_request)} of CPU per "
         f"request on {cores} cores is the only limit."
+    )
+
+
+def print_retention(r: dict[str, Any]) -> None:
+    print(
+        f"retention: {r['faces']} one-face IndexFaces records = {r['records_before']} "
+        f"records, {r['bytes_before'] / 1e6:.1f} MB per server (published in "
+        f"{r['publish_s']:.1f}s); a new node replays them in {r['replay_s']:.1f}s "
+        f"({r['records_before'] / r['replay_s']:.0f} records/s). One snapshot: "
+        f"{r['snapshot_bytes'] / 1e6:.1f} MB object in {r['snapshot_s']:.1f}s; the log "
+        f"then holds {r['records_after']} record(s), {r['bytes_after'] / 1e3:.1f} kB; a new "
+        f"node rebuilds from the snapshot in {r['from_snapshot_s']:.1f}s "
+        f"({r['faces'] / r['from_snapshot_s']:.0f} faces/s; {r['held']} faces held)"
     )
 
 
