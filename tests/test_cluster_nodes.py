@@ -68,17 +68,22 @@ def stream(cluster: NatsCluster) -> Iterator[str]:
 
 
 def start_run_node(
-    cluster: NatsCluster, base: Path, name: str, stream: str
+    cluster: NatsCluster, base: Path, name: str, stream: str, *,
+    cluster_settings: dict[str, Any] | None = None,
+    streams: list[dict[str, Any]] | None = None, server: int = 0,
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """``streamproc run`` of a node deployment (no cameras): its process and HTTP URL."""
+    """``streamproc run`` of a node deployment (no cameras unless ``streams``), connected
+    first to cluster server ``server``: its process and HTTP URL."""
     base.mkdir(parents=True, exist_ok=True)
     deployment = base / "node.yaml"
     deployment.write_text(json.dumps({
-        "cluster": {"node": name, "log_stream": stream, "replicas": 3},
-        "nats": {"url": cluster.urls},
+        "cluster": {"node": name, "log_stream": stream, "replicas": 3,
+                    **(cluster_settings or {})},
+        "nats": {"url": cluster.urls[server:] + cluster.urls[:server]},
         "store": str(base / "store"),
         "http": {"enabled": True, "port": 0},
-        "streams": [],
+        "encoding": "json",
+        "streams": streams or [],
     }))
     err_path = base / "run.stderr"
     with err_path.open("wb") as err:

@@ -25,12 +25,27 @@ expired when it resumes and publishes nothing; its next renewal fails and it sto
 stream. ``margin`` covers clock differences between the NATS servers (a new stream leader
 expires keys on its own clock) and the time from the check to the socket write.
 
-Who takes a free stream (spread without a membership list): a node that finds a stream
-free (no key) waits ``grace * score(stream, node)`` before trying to create it, where the
-score is a hash of the stream id and the node name in [0, 1). The live node with the
-lowest score comes first, so free streams spread over the live nodes like rendezvous
-hashing, and when that node is gone the next one takes it at most ``grace`` later. Held
-leases are never taken away to rebalance: a node that joins gets free streams only.
+Who takes a free stream (spread without a coordinator): a node that finds a stream free
+(no key) waits before trying to create it, by the stream's rendezvous score for the node (a
+hash of the stream id and the node name in [0, 1)): ``grace * score / 2`` while it holds
+fewer streams than its share, ``grace * (1 + score) / 2`` once it holds its share. A node
+below its share therefore always comes first, and among equals the live node with the
+lowest score, so free streams spread over the live nodes; when that node is gone the next
+one takes the stream at most ``grace`` later.
+
+Rebalancing (after a rolling restart one node holds every camera): each node keeps a
+membership key ``nodes.<deployment>.<node>`` (``<deployment>``: a hash of the stream ids, so
+only nodes running the same deployment count each other) alive like a lease. A node's share
+is ``ceil(streams / members)``. Every ``ttl``, a node holding more than its share gives
+back one lease it has held for at least ``bound``: the one whose score is worst for it. It
+stops the stream first (the fence refuses its publishes at once), deletes the key, and
+leaves that stream alone for ``bound``, so a node below its share takes it within its
+grace. One stream moves at a time, each with the handover's short gap.
+
+A holder whose renewals all failed (an election of the bucket's stream leader can take
+longer than its fencing deadline) stops the stream; if the key still holds its own value
+when NATS answers again, nobody else can have taken it, and it takes the lease back at once
+(``update`` with the key's revision) instead of waiting for it to expire.
 
 The bound: a dead holder's last renewal expires within ``ttl``; another node sees the key
 gone within one ``poll`` and creates it within ``grace``: ``ttl + poll + grace`` =
@@ -167,6 +182,14 @@ class LeaseManager:
         self._kv: KeyValue | None = None
         self._task: asyncio.Task[None] | None = None
         self._value = json.dumps({"node": node, "incarnation": self.incarnation}).encode()
+        deployment = hashlib.blake2b("\0".join(sorted(self.streams)).encode(),
+                                     digest_size=6).hexdigest()
+        self._member_key = f"nodes.{deployment}.{node}"
+        self._members_filter = f"$KV.{bucket}.nodes.{deployment}.*"
+        self._member_written = -float("inf")
+        self._balanced_at = time.monotonic()
+        self.members: int | None = None  # live nodes of this deployment (None: not known)
+        self.rebalanced = 0  # leases this node gave back to even the spread
 
     # -- fencing ------------------------------------------------------------------------------
 
@@ -262,10 +285,63 @@ class LeaseManager:
         due = [s for s, lease in self.held.items() if now - lease.sent >= self.timing.renew_every]
         free = [s for s in self.streams
                 if s not in self.held and self._paused.get(s, 0.0) <= now]
-        await asyncio.gather(*(self._renew(s) for s in due), *(self._try(s) for s in free))
+        member = now - self._member_written >= self.timing.renew_every
+        await asyncio.gather(*(self._renew(s) for s in due), *(self._try(s) for s in free),
+                             *([self._membership()] if member else []))
         for stream_id, lease in list(self.held.items()):  # renewals failed for too long
             if time.monotonic() >= lease.valid_until:
                 await self._lose(stream_id, "its lease ran out before a renewal succeeded")
+        if time.monotonic() - self._balanced_at >= self.timing.ttl:
+            self._balanced_at = time.monotonic()
+            await self._rebalance()
+
+    # -- membership and rebalancing -----------------------------------------------------------
+
+    def share(self) -> int:
+        """How many streams this node should hold (all of them while membership is unknown)."""
+        if not self.members:
+            return len(self.streams)
+        return -(-len(self.streams) // self.members)
+
+    async def _membership(self) -> None:
+        """Keep this node's membership key alive and count the live members."""
+        assert self._kv is not None
+        sent = time.monotonic()
+        try:
+            await self._kv.put(self._member_key, self._value)
+            info = await self.js.stream_info(f"KV_{self.bucket}",
+                                             subjects_filter=self._members_filter)
+        except Exception as exc:
+            log.debug("membership: %r", exc)
+            return
+        self._member_written = sent
+        self.members = max(1, len(info.state.subjects or {}))
+
+    async def _rebalance(self) -> None:
+        """Give back one lease if this node holds more than its share."""
+        if len(self.held) <= self.share():
+            return
+        now = time.monotonic()
+        settled = [s for s, lease in self.held.items() if now - lease.acquired >= self.timing.bound]
+        if not settled:
+            return
+        stream_id = max(settled, key=lambda s: _score(s, self.node))
+        log.info("%s: %s holds %d streams, its share is %d of %d streams over %d nodes: "
+                 "handing this one over", stream_id, self.node, len(self.held), self.share(),
+                 len(self.streams), self.members)
+        lease = self.held.pop(stream_id)  # the fence refuses its publishes from now on
+        self.rebalanced += 1
+        self.pause(stream_id)
+        try:
+            await self.on_lost(stream_id, "handed over to even the spread")
+        except Exception:
+            log.exception("%s: stopping the stream failed", stream_id)
+        assert self._kv is not None
+        try:
+            await self._kv.delete(lease_key(stream_id), last=lease.revision)
+        except Exception as exc:
+            log.info("%s: lease not deleted (%s); it expires within %.1fs", stream_id, exc,
+                     self.timing.ttl)
 
     async def _renew(self, stream_id: str) -> None:
         lease = self.held.get(stream_id)
@@ -320,17 +396,22 @@ class LeaseManager:
         assert self._kv is not None
         key = lease_key(stream_id)
         try:
-            await self._kv.get(key)
-            self._free_since.pop(stream_id, None)  # held by someone (maybe a stale view)
-            return
+            entry = await self._kv.get(key)
         except nats.js.errors.KeyNotFoundError:  # absent, deleted or expired
-            pass
+            entry = None
         except Exception as exc:
             log.debug("%s: reading the lease: %r", stream_id, exc)
             return
+        if entry is not None:
+            self._free_since.pop(stream_id, None)  # held by someone (maybe a stale view)
+            if entry.value == self._value and entry.revision is not None:
+                await self._take_back(stream_id, entry.revision)
+            return
         now = time.monotonic()
         since = self._free_since.setdefault(stream_id, now)
-        if now - since < self.timing.grace * _score(stream_id, self.node):
+        score = _score(stream_id, self.node)
+        turn = score / 2 if len(self.held) < self.share() else (1 + score) / 2
+        if now - since < self.timing.grace * turn:
             return
         sent = time.monotonic()
         try:
@@ -342,9 +423,25 @@ class LeaseManager:
             log.debug("%s: creating the lease: %r", stream_id, exc)
             return
         self._free_since.pop(stream_id, None)
+        log.info("%s: lease acquired by %s", stream_id, self.node)
+        await self._hold(stream_id, revision, sent)
+
+    async def _take_back(self, stream_id: str, revision: int) -> None:
+        """The key still holds this node's own lease (lost here when renewals failed, yet
+        never expired): nobody else can have it, so renew it and run the stream again."""
+        assert self._kv is not None
+        sent = time.monotonic()
+        try:
+            revision = await self._kv.update(lease_key(stream_id), self._value, last=revision)
+        except Exception as exc:
+            log.debug("%s: taking the lease back: %r", stream_id, exc)
+            return
+        log.info("%s: lease taken back by %s (it never expired)", stream_id, self.node)
+        await self._hold(stream_id, revision, sent)
+
+    async def _hold(self, stream_id: str, revision: int, sent: float) -> None:
         self.held[stream_id] = Lease(stream_id, revision, sent,
                                      sent + self.timing.ttl - self.timing.margin)
-        log.info("%s: lease acquired by %s", stream_id, self.node)
         try:
             await self.on_acquired(stream_id)
         except Exception:
