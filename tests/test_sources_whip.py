@@ -12,8 +12,9 @@ import aioice.ice
 import pytest
 from aiohttp import web
 
+from streamproc.http.whip import WhipServer
 from streamproc.sources import Frame, SourceState
-from streamproc.sources.whip import WhipServer, WhipSource
+from streamproc.sources.whip import WhipSource
 from tests.fixtures_streaming import SourceRecorder
 from tests.whip_publisher import WhipPublisher
 

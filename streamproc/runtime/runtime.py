@@ -18,6 +18,7 @@ from streamproc.history import HistorySink, VisitHistory
 from streamproc.http.api import MAX_BODY_BYTES, RekognitionHttpApi
 from streamproc.http.server import build_api, check_bind
 from streamproc.http.throttle import RateLimiter
+from streamproc.http.whip import WhipServer
 from streamproc.metrics_history import MetricsHistory
 from streamproc.mqtt import MqttBridge
 from streamproc.runtime.deployment import Deployment, NatsConfig
@@ -28,7 +29,6 @@ from streamproc.runtime.stream import StreamRunner
 from streamproc.settings import Settings
 from streamproc.sources import Source, create_source, register_source
 from streamproc.sources.registry import source_scheme
-from streamproc.sources.whip import WhipServer
 from streamproc.transport.nats_server import EmbeddedNatsServer, MqttListener
 from streamproc.transport.publisher import Publisher
 from streamproc.transport.service import RekognitionService

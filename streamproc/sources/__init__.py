@@ -13,7 +13,7 @@ from streamproc.sources.registry import (
 )
 from streamproc.sources.rtsp import Backoff, RtspSource
 from streamproc.sources.threaded import ThreadedSource
-from streamproc.sources.whip import WhipError, WhipServer, WhipSource
+from streamproc.sources.whip import WhipError, WhipSource
 
 __all__ = [
     "SOURCE_FACTORIES",
@@ -29,7 +29,6 @@ __all__ = [
     "StatusListener",
     "ThreadedSource",
     "WhipError",
-    "WhipServer",
     "WhipSource",
     "UnsupportedSourceError",
     "create_source",
