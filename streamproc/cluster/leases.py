@@ -47,6 +47,11 @@ longer than its fencing deadline) stops the stream; if the key still holds its o
 when NATS answers again, nobody else can have taken it, and it takes the lease back at once
 (``update`` with the key's revision) instead of waiting for it to expire.
 
+Streams on demand (WHIP: the camera pushes to one node): never polled for nor rebalanced;
+:meth:`LeaseManager.claim` takes the lease at once when a publisher arrives at a node (or
+says which node holds it), and the holder gives it back once the publisher has been gone
+for ``bound`` (:class:`~streamproc.runtime.leased.LeasedStreams`).
+
 The bound: a dead holder's last renewal expires within ``ttl``; another node sees the key
 gone within one ``poll`` and creates it within ``grace``: ``ttl + poll + grace`` =
 0.65 ``lease_s``, leaving 0.35 ``lease_s`` for the server's expiry timer and the source's
@@ -166,11 +171,13 @@ class LeaseManager:
         on_lost: Callable[[str, str], Awaitable[None]],
         bucket: str = DEFAULT_BUCKET,
         replicas: int = 1,
+        on_demand: Iterable[str] = (),
     ) -> None:
         self.js = js
         self.node = node
         self.incarnation = uuid.uuid4().hex  # this process: a restarted node is another one
-        self.streams = list(streams)
+        self.on_demand = frozenset(on_demand)  # taken by claim() only
+        self.streams = [s for s in streams if s not in self.on_demand]  # polled for
         self.timing = timing
         self.bucket = bucket
         self.replicas = replicas
@@ -182,7 +189,8 @@ class LeaseManager:
         self._kv: KeyValue | None = None
         self._task: asyncio.Task[None] | None = None
         self._value = json.dumps({"node": node, "incarnation": self.incarnation}).encode()
-        deployment = hashlib.blake2b("\0".join(sorted(self.streams)).encode(),
+        deployment = hashlib.blake2b("\0".join(sorted(self.streams)
+                                               + sorted(self.on_demand)).encode(),
                                      digest_size=6).hexdigest()
         self._member_key = f"nodes.{deployment}.{node}"
         self._members_filter = f"$KV.{bucket}.nodes.{deployment}.*"
@@ -298,10 +306,13 @@ class LeaseManager:
     # -- membership and rebalancing -----------------------------------------------------------
 
     def share(self) -> int:
-        """How many streams this node should hold (all of them while membership is unknown)."""
+        """How many polled streams this node should hold (all while membership is unknown)."""
         if not self.members:
             return len(self.streams)
         return -(-len(self.streams) // self.members)
+
+    def _polled_held(self) -> int:
+        return sum(1 for s in self.held if s not in self.on_demand)
 
     async def _membership(self) -> None:
         """Keep this node's membership key alive and count the live members."""
@@ -319,15 +330,16 @@ class LeaseManager:
 
     async def _rebalance(self) -> None:
         """Give back one lease if this node holds more than its share."""
-        if len(self.held) <= self.share():
+        if self._polled_held() <= self.share():
             return
         now = time.monotonic()
-        settled = [s for s, lease in self.held.items() if now - lease.acquired >= self.timing.bound]
+        settled = [s for s, lease in self.held.items()
+                   if now - lease.acquired >= self.timing.bound and s not in self.on_demand]
         if not settled:
             return
         stream_id = max(settled, key=lambda s: _score(s, self.node))
         log.info("%s: %s holds %d streams, its share is %d of %d streams over %d nodes: "
-                 "handing this one over", stream_id, self.node, len(self.held), self.share(),
+                 "handing this one over", stream_id, self.node, self._polled_held(), self.share(),
                  len(self.streams), self.members)
         lease = self.held.pop(stream_id)  # the fence refuses its publishes from now on
         self.rebalanced += 1
@@ -410,7 +422,7 @@ class LeaseManager:
         now = time.monotonic()
         since = self._free_since.setdefault(stream_id, now)
         score = _score(stream_id, self.node)
-        turn = score / 2 if len(self.held) < self.share() else (1 + score) / 2
+        turn = score / 2 if self._polled_held() < self.share() else (1 + score) / 2
         if now - since < self.timing.grace * turn:
             return
         sent = time.monotonic()
@@ -425,6 +437,48 @@ class LeaseManager:
         self._free_since.pop(stream_id, None)
         log.info("%s: lease acquired by %s", stream_id, self.node)
         await self._hold(stream_id, revision, sent)
+
+    async def claim(self, stream_id: str) -> str | None:
+        """Take an on-demand stream's lease now (a publisher arrived here): None once this
+        node holds it (and runs the stream), else why not (the node holding it). Raises
+        ClusterError when NATS cannot decide now."""
+        if stream_id in self.held:
+            return None
+        if self._kv is None:
+            raise ClusterError("the lease bucket is not open yet")
+        key = lease_key(stream_id)
+        try:
+            try:
+                entry = await self._kv.get(key)
+            except nats.js.errors.KeyNotFoundError:
+                entry = None
+            if entry is not None:
+                if entry.value == self._value and entry.revision is not None:
+                    await self._take_back(stream_id, entry.revision)
+                    if stream_id not in self.held:
+                        raise ClusterError(f"taking back the lease of {stream_id} failed")
+                    return None
+                return json.loads(entry.value or b"{}").get("node", "another node")
+            sent = time.monotonic()
+            try:
+                revision = await self._kv.create(key, self._value)
+            except nats.js.errors.KeyWrongLastSequenceError:
+                return await self._holder(key)
+        except (TimeoutError, nats.errors.Error) as exc:
+            raise ClusterError(f"cannot take the lease of {stream_id}: {exc!r}") from exc
+        log.info("%s: lease acquired by %s (a publisher arrived)", stream_id, self.node)
+        await self._hold(stream_id, revision, sent)
+        if stream_id not in self.held:
+            raise ClusterError(f"{stream_id} failed to start on {self.node}")
+        return None
+
+    async def _holder(self, key: str) -> str:
+        assert self._kv is not None
+        try:
+            entry = await self._kv.get(key)
+        except Exception:
+            return "another node"
+        return str(json.loads(entry.value or b"{}").get("node", "another node"))
 
     async def _take_back(self, stream_id: str, revision: int) -> None:
         """The key still holds this node's own lease (lost here when renewals failed, yet

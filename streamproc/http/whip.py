@@ -29,6 +29,11 @@ Protocol, as implemented:
   misconfiguration visible. The cost: a publisher that crashed without DELETE blocks its
   stream until the old session is noticed dead, which ``frame_timeout`` (default 10 s
   without a frame) bounds; ICE consent expiry alone would take about 30 s.
+- **Streams started on demand** (a cluster, README "Scaling out"): a stream given to
+  :meth:`WhipServer.expect` has no source until a publisher arrives. A POST for it is
+  authorised against the stream's token first, then ``claim(stream_id)`` is awaited, which
+  starts the stream on this node (its source registers) or raises :class:`WhipError` (409
+  naming the node that runs it, 503 when that cannot be decided now).
 - ``OPTIONS`` answers CORS preflights (204); every response carries
   ``Access-Control-Allow-Origin`` and ``Access-Control-Expose-Headers: Location`` so browser
   publishers can read the session URL.
@@ -51,13 +56,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
 from aiohttp import web
 from aiortc import RTCIceServer
 
-from streamproc.sources.whip import MAX_OFFER_BYTES, SDP_TYPE, WhipError, WhipSource
+from streamproc.sources.whip import (
+    MAX_OFFER_BYTES,
+    SDP_TYPE,
+    WhipError,
+    WhipSource,
+    bearer_accepted,
+    token_digest,
+)
 
 __all__ = ["WhipServer"]
 
@@ -83,6 +95,8 @@ class WhipServer:
         self.ice_servers = list(ice_servers)
         self.allow_origin = allow_origin
         self._sources: dict[str, WhipSource] = {}
+        self._expected: dict[str, bytes | None] = {}  # on-demand streams: token digests
+        self.claim: Callable[[str], Awaitable[None]] | None = None
         self._runner: web.AppRunner | None = None
         self.host: str | None = None
         self.port: int | None = None
@@ -155,6 +169,10 @@ class WhipServer:
         token = options.pop("token", None)
         return WhipSource(stream_id, self, token, **options)
 
+    def expect(self, stream_id: str, token: str | None) -> None:
+        """A stream whose source starts only when a publisher arrives (see ``claim``)."""
+        self._expected[stream_id] = token_digest(token)
+
     def _register(self, source: WhipSource) -> None:
         if "/" in source.stream_id or not source.stream_id:
             raise ValueError(f"WHIP stream id must be one path segment: {source.stream_id!r}")
@@ -180,6 +198,9 @@ class WhipServer:
     def _authorize(self, request: web.Request, source: WhipSource) -> web.Response | None:
         if source._accepts(request.headers.get("Authorization")):
             return None
+        return self._unauthorized()
+
+    def _unauthorized(self) -> web.Response:
         return self._error(
             401, "missing or wrong bearer token", **{"WWW-Authenticate": 'Bearer realm="whip"'}
         )
@@ -198,6 +219,17 @@ class WhipServer:
     async def _handle_post(self, request: web.Request) -> web.Response:
         stream_id = request.match_info["stream_id"]
         source = self._sources.get(stream_id)
+        if source is None and stream_id in self._expected and self.claim is not None:
+            if not bearer_accepted(self._expected[stream_id],
+                                   request.headers.get("Authorization")):
+                return self._unauthorized()
+            try:
+                await self.claim(stream_id)
+            except WhipError as exc:
+                return self._error(exc.status, exc.message)
+            source = self._sources.get(stream_id)
+            if source is None:
+                return self._error(503, f"stream {stream_id!r} did not start here; try again")
         if source is None:
             return self._error(404, f"no WHIP stream {stream_id!r}")
         if (refused := self._authorize(request, source)) is not None:

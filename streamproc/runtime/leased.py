@@ -7,6 +7,13 @@ it publishes nothing once the lease's local deadline passed), stops it (closing 
 source) when the lease is lost, and on a graceful stop ends every runner and then hands its
 leases back at once. A runner that ends by itself (its source ended or failed) gives its
 lease back and this node leaves the stream to the others for ``lease_s``.
+
+WHIP streams (the camera pushes to a node) are leased on demand: the node a publisher
+POSTs to claims the lease then (:meth:`LeasedStreams.claim`, called by the WHIP endpoint
+after the stream's token checked out) and runs the stream; a publisher at another node
+meanwhile gets 409 naming the node that runs it. Once the publisher has been gone for
+``lease_s`` the node stops the stream and gives the lease back, so the camera can publish
+to any node again.
 """
 
 from __future__ import annotations
@@ -14,14 +21,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from nats.aio.client import Client as NatsClient
 
+from streamproc.cluster.errors import ClusterError
 from streamproc.cluster.leases import LeaseManager, LeaseTiming
 from streamproc.runtime.deployment import ClusterConfig
 from streamproc.runtime.stream import StreamRunner
+from streamproc.sources.whip import WhipError
 
 __all__ = ["LeasedStreams"]
 
@@ -39,19 +49,23 @@ class LeasedStreams:
         stream_ids: list[str],
         make_runner: RunnerFactory,
         runners: dict[str, StreamRunner],
+        on_demand: list[str] | None = None,
     ) -> None:
         self.timing = LeaseTiming.of(cluster.lease_s)
+        self.on_demand = set(on_demand or ())
         # A lease request must not outlive a renewal period (the next one is due then).
         js = nc.jetstream(timeout=max(0.2, min(2.0, self.timing.renew_every)))
         self.leases = LeaseManager(
             js, cluster.node, stream_ids, self.timing,
             on_acquired=self._acquired, on_lost=self._lost,
             bucket=cluster.lease_bucket, replicas=cluster.replicas,
+            on_demand=self.on_demand,
         )
         self.make_runner = make_runner
         self.runners = runners  # the runtime's: the streams running on this node now
         self.tasks: dict[str, asyncio.Task[str]] = {}
         self._stopping: set[asyncio.Task[Any]] = set()  # runners of lost leases, ending
+        self._idle_task: asyncio.Task[None] | None = None
         self._closed = False
 
     async def ensure(self) -> None:
@@ -59,6 +73,43 @@ class LeasedStreams:
 
     async def start(self) -> None:
         await self.leases.start()
+        if self.on_demand:
+            self._idle_task = asyncio.create_task(self._give_back_idle(), name="whip-idle")
+
+    async def claim(self, stream_id: str) -> None:
+        """A publisher arrived here for an on-demand stream: run it here (its lease taken
+        now), or WhipError 409 naming the node that runs it (503: NATS cannot decide now)."""
+        if stream_id in self.tasks:
+            return
+        try:
+            holder = await self.leases.claim(stream_id)
+        except ClusterError as exc:
+            raise WhipError(503, f"cannot start stream {stream_id!r} here now ({exc}); "
+                                 "try again") from exc
+        if holder is not None:
+            raise WhipError(
+                409, f"stream {stream_id!r} runs on node {holder}: publish to that node, or "
+                     f"here once its publisher has been gone for {self.timing.bound:g}s"
+            )
+
+    async def _give_back_idle(self) -> None:
+        """Stop on-demand streams whose publisher has been gone ``lease_s``; give back their
+        leases so the camera may publish to any node."""
+        while True:
+            await asyncio.sleep(self.timing.poll)
+            now = time.monotonic()
+            for stream_id in [s for s in self.tasks if s in self.on_demand]:
+                runner = self.runners.get(stream_id)
+                idle_since = getattr(runner.source, "idle_since", None) if runner else None
+                if idle_since is None or now - idle_since < self.timing.bound:
+                    continue
+                log.info("%s: no publisher for %.0fs: stopping it and giving its lease back",
+                         stream_id, now - idle_since)
+                task = self.tasks.pop(stream_id)
+                self.runners.pop(stream_id, None)
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                await self.leases.release(stream_id)
 
     async def _acquired(self, stream_id: str) -> None:
         runner = self.make_runner(stream_id, lambda: self.leases.valid(stream_id))
@@ -101,6 +152,9 @@ class LeasedStreams:
         if self._closed:
             return
         self._closed = True
+        if self._idle_task is not None:
+            self._idle_task.cancel()
+            await asyncio.gather(self._idle_task, return_exceptions=True)
         await self.leases.stop()
         tasks = dict(self.tasks)
         for task in tasks.values():

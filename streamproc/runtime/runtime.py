@@ -273,11 +273,17 @@ class Runtime:
             )
         cluster = self.deployment.cluster
         if cluster is not None:  # each stream runs where its lease is held (run() acquires)
+            pushed = [s for s in self.deployment.streams if s.whip is not None]
             self.leased = LeasedStreams(
                 self.publisher.nc, cluster, [s.id for s in self.deployment.streams],
-                self._runner, self.streams,
+                self._runner, self.streams, on_demand=[s.id for s in pushed],
             )
             await self.leased.ensure()
+            if self.whip is not None:  # a WHIP stream starts on the node its camera POSTs to
+                for stream in pushed:
+                    assert stream.whip is not None
+                    self.whip.expect(stream.id, stream.whip.token)
+                self.whip.claim = self.leased.claim
         else:
             for stream in self.deployment.streams:
                 self.streams[stream.id] = self._runner(stream.id)

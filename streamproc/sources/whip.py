@@ -34,7 +34,14 @@ from streamproc.sources.frame import Frame
 if TYPE_CHECKING:
     from streamproc.http.whip import WhipServer
 
-__all__ = ["MAX_OFFER_BYTES", "SDP_TYPE", "WhipError", "WhipSource"]
+__all__ = [
+    "MAX_OFFER_BYTES",
+    "SDP_TYPE",
+    "WhipError",
+    "WhipSource",
+    "bearer_accepted",
+    "token_digest",
+]
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +84,21 @@ def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
 
 
+def token_digest(token: str | None) -> bytes | None:
+    """What a stream's token is checked against (None: the stream takes no token)."""
+    if token is not None and not token:
+        raise ValueError("empty WHIP token: pass None to disable authentication")
+    return _digest(token) if token is not None else None
+
+
+def bearer_accepted(digest: bytes | None, authorization: str | None) -> bool:
+    """Whether an ``Authorization`` header carries the token of ``digest`` (constant time)."""
+    if digest is None:
+        return True
+    given = _bearer(authorization)
+    return given is not None and hmac.compare_digest(_digest(given), digest)
+
+
 class WhipSource(Source):
     """Frames from whoever publishes to ``/whip/<stream_id>`` with the stream's token.
 
@@ -105,11 +127,11 @@ class WhipSource(Source):
         frame_timeout: float = 10.0,
     ) -> None:
         super().__init__(stream_id, server.path(stream_id))
-        if token is not None and not token:
-            raise ValueError("empty WHIP token: pass None to disable authentication")
         self.server = server
         self.frame_timeout = frame_timeout
-        self._token_digest = _digest(token) if token is not None else None
+        self._token_digest = token_digest(token)
+        #: Since when no publisher session is active (monotonic; None while one is).
+        self.idle_since: float | None = time.monotonic()
         self._latest = LatestFrame()
         self._session: _Session | None = None
         self._next_number = 0
@@ -154,10 +176,7 @@ class WhipSource(Source):
     # -- sessions (called by WhipServer on the event loop) -------------------------------------
 
     def _accepts(self, authorization: str | None) -> bool:
-        if self._token_digest is None:
-            return True
-        given = _bearer(authorization)
-        return given is not None and hmac.compare_digest(_digest(given), self._token_digest)
+        return bearer_accepted(self._token_digest, authorization)
 
     async def _open_session(self, offer_sdp: str, remote: str | None) -> tuple[str, str]:
         """Negotiate a publisher's offer: (session id, SDP answer with all candidates)."""
@@ -168,6 +187,7 @@ class WhipSource(Source):
         pc = RTCPeerConnection(RTCConfiguration(iceServers=list(self.server.ice_servers)))
         session = _Session(secrets.token_urlsafe(16), pc)
         self._session = session  # reserved before the first await: a racing POST gets 409
+        self.idle_since = None
         self.sessions += 1
         log.info(
             "stream %s: publisher %s connecting (session %s)", self.stream_id, remote, session.id
@@ -228,6 +248,7 @@ class WhipSource(Source):
         session.ended = True
         if self._session is session:
             self._session = None
+            self.idle_since = time.monotonic()
         current = asyncio.current_task()
         for task in session.tasks:
             if task is not current:
