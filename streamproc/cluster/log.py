@@ -31,7 +31,14 @@ from dataclasses import dataclass
 import nats.errors
 import nats.js.errors
 from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig, StreamInfo
+from nats.js.api import (
+    DiscardPolicy,
+    RawStreamMsg,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+    StreamInfo,
+)
 
 from streamproc.errors import ThrottlingException
 
@@ -201,23 +208,29 @@ class CollectionLog:
         """The stream's last sequence (0 when empty)."""
         return int((await self.info()).state.last_seq or 0)
 
-    async def last_subject_seq(self, collection_id: str) -> int:
-        """The sequence of the collection's last record (0: none ever)."""
-        subject = self.subject(collection_id)
+    async def _message(self, what: str, **query: object) -> RawStreamMsg | None:
+        """One message of the stream by ``js.get_msg`` query (None: no such message),
+        retrying transient errors."""
 
-        async def get() -> int:
+        async def get() -> RawStreamMsg | None:
             try:
-                msg = await self.js.get_last_msg(self.stream, subject)
+                return await self.js.get_msg(self.stream, **query)  # type: ignore[arg-type]
             except nats.js.errors.NotFoundError:
-                return 0
+                return None
             except nats.js.errors.APIError as exc:
                 if exc.err_code == _NO_MESSAGE:
-                    return 0
+                    return None
                 raise
-            return int(msg.seq or 0)
 
-        return int(await self._retrying("last record of a collection", get,
-                                        attempt_s=self.settings.read_attempt_s))
+        return await self._retrying(  # type: ignore[no-any-return]
+            what, get, attempt_s=self.settings.read_attempt_s
+        )
+
+    async def last_subject_seq(self, collection_id: str) -> int:
+        """The sequence of the collection's last record (0: none ever)."""
+        msg = await self._message("last record of a collection",
+                                  subject=self.subject(collection_id))
+        return int(msg.seq or 0) if msg is not None else 0
 
     async def subject_counts(self) -> dict[str, int]:
         """How many records each collection has in the log, by collection id."""
@@ -234,39 +247,13 @@ class CollectionLog:
 
     async def first_record(self, collection_id: str) -> tuple[int, bytes] | None:
         """(sequence, data) of the collection's first record in the log; None: none."""
-        subject = self.subject(collection_id)
-
-        async def get() -> tuple[int, bytes] | None:
-            try:
-                msg = await self.js.get_msg(self.stream, seq=1, subject=subject, next=True)
-            except nats.js.errors.NotFoundError:
-                return None
-            except nats.js.errors.APIError as exc:
-                if exc.err_code == _NO_MESSAGE:
-                    return None
-                raise
-            return int(msg.seq or 0), bytes(msg.data or b"")
-
-        return await self._retrying(  # type: ignore[no-any-return]
-            "first record of a collection", get, attempt_s=self.settings.read_attempt_s
-        )
+        msg = await self._message("first record of a collection", seq=1,
+                                  subject=self.subject(collection_id), next=True)
+        return (int(msg.seq or 0), bytes(msg.data or b"")) if msg is not None else None
 
     async def holds(self, seq: int) -> bool:
         """Whether the stream still holds sequence ``seq`` (a rollup removes records)."""
-
-        async def get() -> bool:
-            try:
-                await self.js.get_msg(self.stream, seq=seq)
-            except nats.js.errors.NotFoundError:
-                return False
-            except nats.js.errors.APIError as exc:
-                if exc.err_code == _NO_MESSAGE:
-                    return False
-                raise
-            return True
-
-        return bool(await self._retrying("a record by sequence", get,
-                                         attempt_s=self.settings.read_attempt_s))
+        return await self._message("a record by sequence", seq=seq) is not None
 
     async def publish(
         self,
