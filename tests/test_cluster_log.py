@@ -482,8 +482,8 @@ async def test_a_deleted_collection_leaves_one_tombstone(nodes: tuple[Node, Node
 async def test_snapshots_racing_writes_never_lose_one(
     cluster: NatsCluster, nodes: tuple[Node, Node], tmp_path: Path
 ) -> None:
-    """Snapshots taken while both nodes write: a snapshot whose collection got a write after
-    the state it captured is refused; every acknowledged face survives a rebuild."""
+    """Snapshots taken while both nodes write: each carries the writes made while its
+    object was written; every acknowledged face survives a rebuild, once."""
     a, b = nodes
     rng = np.random.default_rng(9)
     cid = "race"
@@ -506,6 +506,7 @@ async def test_snapshots_racing_writes_never_lose_one(
     writing = False
     await task
     print(f"\nsnapshots during 50 writes: {published} published, {refused} refused")
+    assert published >= 1  # writes need not pause: a snapshot carries those made meanwhile
     # whatever raced, a snapshot of the quiet collection goes through, and writes follow it
     assert await compactor.snapshot(cid) is not None
     await index_random(b, cid, rng, 3, 200)

@@ -303,9 +303,8 @@ class LogApplier:
             if seq <= tx.position:
                 return
             tx.discard_collection(cid)
-            for r in read_snapshot(f, cid, record.through):
-                if r.face_model_version != record.face_model_version:
-                    raise RecordError(f"the snapshot of {cid!r} mixes face models")
+            for r in read_snapshot(f, cid):
+                self._check_part(r, record)
                 _apply(tx, r)
             held = tx.counts(cid)
             if held != (record.images, record.faces):
@@ -313,9 +312,22 @@ class LogApplier:
                     f"the snapshot of {cid!r} rebuilt {held[0]} images and {held[1]} faces; "
                     f"its record says {record.images} and {record.faces}"
                 )
+            for data in record.delta:  # the writes made while the object was made
+                r = decode_record(data).record
+                self._check_part(r, record)
+                _apply(tx, r)
             tx.advance(seq)
         self.applied = max(self.applied, tx.position)
         self.records_applied += 1
+
+    def _check_part(self, part: Record, snapshot: Snapshot) -> None:
+        if part.collection_id != snapshot.collection_id or isinstance(part, Snapshot):
+            raise RecordError(f"the snapshot of {snapshot.collection_id!r} holds a "
+                              f"{type(part).__name__} record of {part.collection_id!r}")
+        if self.face_models is not None and part.face_model_version not in self.face_models:
+            raise UnknownRecordVersion(
+                f"face model {part.face_model_version!r} is unknown to this node"
+            )
 
     async def _stop(self, seq: int, subject: str, reason: str) -> None:
         self.stopped = ApplierStopped(seq, subject, reason)

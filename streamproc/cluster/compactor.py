@@ -6,16 +6,21 @@ asks the stream how many records each collection has, and snapshots a collection
 records since its last snapshot reach ``max(min_records, faces / 2)``. A one-face
 IndexFaces record is about 1.0 KB and a face in a snapshot about 0.9 KB (bench_cluster), so
 the records behind a snapshot stay under about half its size: a collection takes at most
-about 1.5 times its snapshot in JetStream (object and records together), and each face is rewritten into a snapshot a bounded number of times (the amortised
-cost of a write stays constant however big the collection grows).
+about 1.5 times its snapshot in JetStream (object and records together), and each face is
+rewritten into a snapshot a bounded number of times (the amortised cost of a write stays
+constant however big the collection grows).
 
-Snapshotting a collection: read its last record's sequence S, wait until this node's
-store has applied S, write the collection as the store holds it to a file (one read
-transaction), put the file in the object store, and publish a Snapshot record with
-``Nats-Expected-Last-Subject-Sequence: S`` as a rollup. If any write reached the collection
-after S (so the file may hold it, or miss it), the publish is refused and the object is
-deleted: a snapshot is only ever published for exactly the state it names. Two nodes
-snapshotting at once write different objects; one publish wins.
+Snapshotting a collection: read its last record's sequence B, wait until this node's
+store has applied B, write the collection as the store holds it to a file together with
+the store's log position P (one read transaction: the file holds exactly the records up to
+P, so its base is the collection's last record up to P), put the file in the object store,
+then publish a Snapshot record as a rollup with ``Nats-Expected-Last-Subject-Sequence`` set
+to the collection's last sequence T, carrying the collection's records after the base up to
+T as they were published (the writes made meanwhile). A write after T refuses the publish
+and the record is made again with it, so writes never pause for a snapshot, however long a
+big collection takes to write out. The snapshot is dropped (its object deleted) if the
+collection was deleted or snapshotted by another node meanwhile, or the writes after the
+base would not fit one record.
 
 Objects no record names any more are deleted: those older than the collection's current
 snapshot at once, and any other (a node that died between put and publish, a collection
@@ -38,7 +43,7 @@ from streamproc.store import CollectionStore
 from .applier import LogApplier
 from .errors import RecordError
 from .log import CollectionLog, WrongLastSequence
-from .records import Snapshot, decode_record
+from .records import DeleteCollection, Snapshot, decode_record
 from .snapshots import ObjectName, SnapshotObjects, write_snapshot
 
 __all__ = ["Compactor", "CompactorSettings", "SnapshotResult"]
@@ -57,6 +62,8 @@ class CompactorSettings:
     orphan_age_s: float = 600.0
     #: How long a snapshot waits for this node to apply the collection's last record.
     catch_up_s: float = 30.0
+    #: Publishes of one snapshot refused by newer writes before it is dropped.
+    publish_attempts: int = 20
 
 
 @dataclass
@@ -65,8 +72,10 @@ class SnapshotResult:
 
     collection_id: str
     seq: int
-    through: int
+    base: int  # the object holds the collection as of this record
+    through: int  # ... and the record carries the writes after it up to this one
     records_before: int
+    delta: int
     images: int
     faces: int
     size: int
@@ -149,59 +158,78 @@ class Compactor:
     # -- one snapshot ---------------------------------------------------------------------
 
     async def snapshot(self, collection_id: str) -> SnapshotResult | None:
-        """Snapshot the collection now; None if it is gone or another writer came first."""
+        """Snapshot the collection now; None if it is gone (or was deleted or snapshotted by
+        another node meanwhile, or the writes during it would not fit one record)."""
         started = time.monotonic()
         counts = await self.log.subject_counts()
-        through = await self.log.last_subject_seq(collection_id)
-        if through == 0:
+        base = await self.log.last_subject_seq(collection_id)
+        if base == 0:
             return None
-        await self.applier.wait_applied(through, self.settings.catch_up_s)
-        name = ObjectName(collection_id, through, self.node)
-        path = Path(self.store.directory) / f".snapshot-{self.node}-{through}.tmp"
+        await self.applier.wait_applied(base, self.settings.catch_up_s)
+        name = ObjectName(collection_id, base, self.node)
+        path = Path(self.store.directory) / f".snapshot-{self.node}-{base}.tmp"
         try:
-            written = await asyncio.to_thread(
-                write_snapshot, self.store, collection_id, through, path
-            )
+            written = await asyncio.to_thread(write_snapshot, self.store, collection_id, path)
             if written is None:  # deleted: its tombstone is already a rollup
                 return None
             size = await self.objects.put(name, path)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
-        record = Snapshot(
-            collection_id=collection_id,
-            face_model_version=written.face_model_version,
-            object_name=str(name),
-            through=through,
-            images=written.images,
-            faces=written.faces,
-            size=size,
-        )
-        try:
-            seq = await self.log.publish(
-                record,
-                record_id=f"snapshot:{name}",
-                writer=self.node,
-                expected_subject_seq=through,
-                rollup=True,
+        # The file holds every record the store had applied when it was read (its
+        # position), which may be past B: those of this collection are in it already.
+        base = max([base] + [seq for seq, _ in await self.log.records_after(
+            collection_id, base, written.position)])
+        for _ in range(self.settings.publish_attempts):
+            through = await self.log.last_subject_seq(collection_id)
+            delta = await self.log.records_after(collection_id, name.through, through)
+            kinds = {type(decode_record(data).record) for _, data in delta}
+            delta = [(seq, data) for seq, data in delta if seq > base]
+            if kinds & {Snapshot, DeleteCollection} or \
+                    sum(len(d) for _, d in delta) > self.log.settings.max_record_bytes // 2:
+                log.info("snapshot of %r at %d: the collection was %s meanwhile; dropped",
+                         collection_id, base, "deleted or snapshotted" if kinds & {
+                             Snapshot, DeleteCollection} else "written too much")
+                await self.objects.delete(name)
+                return None
+            record = Snapshot(
+                collection_id=collection_id,
+                face_model_version=written.face_model_version,
+                object_name=str(name),
+                base=base,
+                through=through,
+                images=written.images,
+                faces=written.faces,
+                size=size,
+                delta=tuple(data for _, data in delta),
             )
-        except WrongLastSequence:
-            log.info("snapshot of %r through %d: a newer write came first; dropped",
-                     collection_id, through)
+            try:
+                seq = await self.log.publish(
+                    record,
+                    record_id=f"snapshot:{name}:{through}",
+                    writer=self.node,
+                    expected_subject_seq=through,
+                    rollup=True,
+                )
+                break
+            except WrongLastSequence:  # a write came in between: carry it in the delta too
+                continue
+            # Any other failure may have published the record all the same: the object
+            # stays (prune() deletes it once old if no record names it).
+        else:
+            log.info("snapshot of %r at %d: writes kept coming; dropped", collection_id, base)
             await self.objects.delete(name)
             return None
-        # Any other failure may have published the record all the same: the object stays
-        # (prune() deletes it once old if no record names it).
         self.snapshots += 1
         result = SnapshotResult(
-            collection_id, seq, through, counts.get(collection_id, 0), written.images,
-            written.faces, size, time.monotonic() - started,
+            collection_id, seq, base, through, counts.get(collection_id, 0), len(delta),
+            written.images, written.faces, size, time.monotonic() - started,
         )
         result.pruned = await self.prune(collection_id)
         log.info(
-            "collection %r: snapshot %s (%d faces, %.1f MB) replaces %d records in %.1f s",
-            collection_id, name, written.faces, size / 1e6, result.records_before,
-            result.seconds,
+            "collection %r: snapshot %s (%d faces, %.1f MB, %d records after it) replaces %d "
+            "records in %.1f s", collection_id, name, written.faces, size / 1e6, len(delta),
+            result.records_before, result.seconds,
         )
         return result
 

@@ -251,6 +251,22 @@ class CollectionLog:
                                   subject=self.subject(collection_id), next=True)
         return (int(msg.seq or 0), bytes(msg.data or b"")) if msg is not None else None
 
+    async def records_after(
+        self, collection_id: str, after: int, through: int
+    ) -> list[tuple[int, bytes]]:
+        """(sequence, data) of the collection's records after ``after`` up to ``through``."""
+        subject = self.subject(collection_id)
+        out: list[tuple[int, bytes]] = []
+        seq = after
+        while seq < through:
+            msg = await self._message("a record of a collection", seq=seq + 1,
+                                      subject=subject, next=True)
+            if msg is None or int(msg.seq or 0) > through:
+                break
+            seq = int(msg.seq or 0)
+            out.append((seq, bytes(msg.data or b"")))
+        return out
+
     async def holds(self, seq: int) -> bool:
         """Whether the stream still holds sequence ``seq`` (a rollup removes records)."""
         return await self._message("a record by sequence", seq=seq) is not None

@@ -77,17 +77,21 @@ class DeleteFaces:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """A collection's whole state as of its record at subject sequence ``through``, kept as
-    an object (:mod:`.snapshots`); published as a rollup, it replaces every earlier record
-    of the collection in the log."""
+    """A collection's whole state as of its record at stream sequence ``base``, kept as an
+    object (:mod:`.snapshots`), followed by ``delta``: the collection's records published
+    after ``base`` up to ``through``, as they were published (writes that went on while
+    the object was made). Published as a rollup, it replaces every earlier record of the
+    collection in the log."""
 
     collection_id: str
     face_model_version: str
     object_name: str  # in the snapshot object store
-    through: int  # the stream sequence of the collection's last record it includes
-    images: int
-    faces: int
+    base: int  # the stream sequence of the last record the object includes
+    through: int  # the stream sequence of the last record the snapshot includes (delta's)
+    images: int  # in the object
+    faces: int  # in the object
     size: int  # bytes of the object
+    delta: tuple[bytes, ...] = ()
 
 
 Record = CreateCollection | DeleteCollection | IndexFaces | DeleteFaces | Snapshot
@@ -134,10 +138,12 @@ def _body(record: Record) -> dict[str, Any]:
             return {
                 "collection": record.collection_id,
                 "object": record.object_name,
+                "base": record.base,
                 "through": record.through,
                 "images": record.images,
                 "faces": record.faces,
                 "size": record.size,
+                "delta": list(record.delta),
             }
     raise TypeError(f"not a record: {record!r}")
 
@@ -267,15 +273,22 @@ def decode_record(data: bytes) -> Envelope:
             tuple(_str(f, "face_ids[]") for f in ids),
         )
     elif op == "Snapshot":
-        b = _fields(body, op, {"collection", "object", "through", "images", "faces", "size"})
+        b = _fields(body, op, {"collection", "object", "base", "through", "images", "faces",
+                               "size", "delta"})
+        delta = b["delta"]
+        if not isinstance(delta, list) or not all(isinstance(d, bytes) for d in delta):
+            raise RecordError("Snapshot.delta must be a list of records")
+        base = _count(b["base"], "base", minimum=1)
         record = Snapshot(
             _str(b["collection"], "collection"),
             model,
             _str(b["object"], "object"),
-            _count(b["through"], "through", minimum=1),
+            base,
+            _count(b["through"], "through", minimum=base),
             _count(b["images"], "images"),
             _count(b["faces"], "faces"),
             _count(b["size"], "size", minimum=1),
+            tuple(delta),
         )
     else:
         raise UnknownRecordVersion(

@@ -7,9 +7,10 @@ msgpack encoding, so reading it back goes through the log's strict decoder. The 
 store chunks it (128 KiB chunks) and checks its SHA-256 on the way back; the file is
 streamed both ways, never held in memory (a million-face collection is over half a GB).
 
-Objects are named ``<encoded collection id>/<through>-<node>``: the collection's subject
-token, the stream sequence of the last record the snapshot includes, and the node that
-wrote it (two nodes compacting at once write different objects; one publish wins).
+Objects are named ``<encoded collection id>/<sequence>-<node>``: the collection's subject
+token, the stream sequence of the collection's last record when the snapshot began, and
+the node that wrote it (two nodes compacting at once write different objects; one publish
+wins).
 """
 
 from __future__ import annotations
@@ -90,19 +91,19 @@ class SnapshotFile:
     path: Path
     collection_id: str
     face_model_version: str
+    position: int  # the store's log position when it was read: it holds every record up to it
     images: int
     faces: int
     size: int
 
 
-def write_snapshot(
-    store: CollectionStore, collection_id: str, through: int, path: Path
-) -> SnapshotFile | None:
-    """Write the collection as ``store`` holds it now (one read transaction) to ``path``;
-    None if the store has no such collection."""
+def write_snapshot(store: CollectionStore, collection_id: str, path: Path) -> SnapshotFile | None:
+    """Write the collection as ``store`` holds it now to ``path``, with the store's log
+    position, in one read transaction; None if the store has no such collection."""
     images = faces = 0
-    model = ""
     with store._read() as conn, open(path, "wb") as out:
+        row = conn.execute("SELECT seq FROM log_applied").fetchone()
+        position = int(row[0]) if row is not None else 0
         packer = msgpack.Packer(use_bin_type=True)
         records = collection_records(conn, collection_id)
         try:
@@ -112,7 +113,7 @@ def write_snapshot(
         assert isinstance(first, CreateCollection)
         model = first.face_model_version
         out.write(packer.pack({"format": SNAPSHOT_FORMAT, "collection": collection_id,
-                               "model": model, "through": through}))
+                               "model": model, "position": position}))
         for r in itertools.chain([first], records):
             if isinstance(r, IndexFaces):
                 images += 1
@@ -121,12 +122,13 @@ def write_snapshot(
                                                 writer=_INNER_WRITER)))
         out.flush()
         os.fsync(out.fileno())
-    return SnapshotFile(path, collection_id, model, images, faces, path.stat().st_size)
+    return SnapshotFile(path, collection_id, model, position, images, faces,
+                        path.stat().st_size)
 
 
-def read_snapshot(file: IO[bytes], collection_id: str, through: int) -> Iterator[Record]:
-    """The records in a snapshot file, strictly decoded; RecordError if it is not the
-    snapshot of ``collection_id`` through ``through``."""
+def read_snapshot(file: IO[bytes], collection_id: str) -> Iterator[Record]:
+    """The records in a snapshot file, strictly decoded; RecordError if it is not a
+    snapshot of ``collection_id``."""
     unpacker = msgpack.Unpacker(file, raw=False, use_list=True, max_buffer_size=64 << 20)
     try:
         header: Any = next(unpacker)
@@ -134,11 +136,9 @@ def read_snapshot(file: IO[bytes], collection_id: str, through: int) -> Iterator
         raise RecordError("the snapshot object is empty") from None
     if not isinstance(header, dict) or header.get("format") != SNAPSHOT_FORMAT:
         raise RecordError(f"not a {SNAPSHOT_FORMAT} object (header {header!r:.120})")
-    if header.get("collection") != collection_id or header.get("through") != through:
-        raise RecordError(
-            f"the snapshot object holds collection {header.get('collection')!r} through "
-            f"{header.get('through')!r}, not {collection_id!r} through {through}"
-        )
+    if header.get("collection") != collection_id:
+        raise RecordError(f"the snapshot object holds collection "
+                          f"{header.get('collection')!r}, not {collection_id!r}")
     for item in unpacker:
         if not isinstance(item, bytes):
             raise RecordError("a snapshot item is not a record")
