@@ -25,6 +25,7 @@ import io
 import itertools
 import json
 import os
+import subprocess
 import threading
 import time
 import uuid
@@ -41,7 +42,7 @@ from botocore.exceptions import ClientError
 from PIL import Image
 
 from streamproc.cluster.leases import DEFAULT_BUCKET as LEASE_BUCKET
-from tests.http_server import ROOT, ServerUrl, boto3_client, stop_server
+from tests.http_server import ROOT, STREAMPROC, ServerUrl, boto3_client, stop_server
 from tests.nats_cluster import NatsCluster, running_cluster
 from tests.test_cluster_leases import TEST_CLIP
 from tests.test_cluster_nodes import faces_of, start_run_node, start_serve_node
@@ -338,6 +339,15 @@ def test_kill_a_nats_server_under_load_loses_no_face_and_the_camera_runs_on(
                                         Image={"Bytes": dict(loads[1].images)[name]},
                                         FaceMatchThreshold=70)["FaceMatches"]
         assert name in {m["Face"]["ExternalImageId"].split(":")[0] for m in found}
+        # an operator's view: `streamproc cluster status`
+        live = [u for i, u in enumerate(cluster.urls) if cluster.procs[i] is not None]
+        shown = json.loads(subprocess.run(
+            [*STREAMPROC, "cluster", "status", "--nats", ",".join(live), "--log-stream",
+             stream], capture_output=True, text=True, check=True, timeout=60).stdout)
+        lobby = next(c for c in shown["Log"]["Collections"] if c["CollectionId"] == collection)
+        assert lobby["Snapshot"] is not None and shown["Snapshots"]["Objects"] >= 1
+        assert {n["Node"] for n in shown["Nodes"]} == {"a", "b"}
+        assert shown["Streams"] == [{"StreamId": "door", "Node": watch.frames[-1][1]}]
         print(f"\nkilled n{victim} ({holder}'s server, the camera's; leaders were "
               f"{leaders}); {holder} moved to n{moved_to}. Camera ran again on {resumed_on} "
               f"{camera_back:.2f}s after the kill (gap between records "

@@ -1,5 +1,6 @@
-"""``streamproc cluster seed``: bring a single-node store's collections into a cluster's
-collection log, once (README, Scaling out)."""
+"""``streamproc cluster``: ``seed`` brings a single-node store's collections into a
+cluster's collection log, once; ``status`` shows the log, the snapshots, the live nodes and
+which node runs each camera (README, Scaling out)."""
 
 from __future__ import annotations
 
@@ -14,21 +15,56 @@ from streamproc.cli.main import print_json
 __all__ = ["add_commands"]
 
 
-async def _seed(args: argparse.Namespace) -> int:
+async def _connect(args: argparse.Namespace, name: str) -> Any:
     import nats
-
-    from streamproc.cluster.log import CollectionLog, LogSettings
-    from streamproc.cluster.seed import seed_log
 
     urls = [u.strip() for u in args.nats.split(",") if u.strip()]
     try:
-        nc = await asyncio.wait_for(
-            nats.connect(servers=urls, name="streamproc-seed", connect_timeout=2,
+        return await asyncio.wait_for(
+            nats.connect(servers=urls, name=name, connect_timeout=2,
                          max_reconnect_attempts=-1, reconnect_time_wait=0.2),
             10.0,
         )
     except Exception as exc:
         raise ValueError(f"cannot connect to NATS at {', '.join(urls)}: {exc!r}") from None
+
+
+async def _status(args: argparse.Namespace) -> int:
+    from streamproc.cluster.log import CollectionLog, LogSettings
+    from streamproc.cluster.node import NodeSettings
+    from streamproc.cluster.status import cluster_status
+
+    nc = await _connect(args, "streamproc-status")
+    try:
+        js = nc.jetstream(timeout=5.0)
+        log = CollectionLog(js, LogSettings(stream=args.log_stream))
+        try:
+            await js.stream_info(args.log_stream)
+        except Exception:
+            raise ValueError(f"no collection log {args.log_stream} on this cluster") from None
+        bucket = NodeSettings(node="status", log_stream=args.log_stream).snapshot_bucket
+        status = await cluster_status(js, log, bucket, args.lease_bucket)
+    finally:
+        await nc.close()
+    print_json(status.as_dict())
+    return 0
+
+
+def _status_handler(args: argparse.Namespace) -> int:
+    from streamproc.cluster.errors import ClusterError
+
+    try:
+        return asyncio.run(_status(args))
+    except (ValueError, ClusterError) as exc:
+        print(f"streamproc cluster status: {exc}", file=sys.stderr)
+        return 2
+
+
+async def _seed(args: argparse.Namespace) -> int:
+    from streamproc.cluster.log import CollectionLog, LogSettings
+    from streamproc.cluster.seed import seed_log
+
+    nc = await _connect(args, "streamproc-seed")
     try:
         log = CollectionLog(
             nc.jetstream(timeout=5.0),
@@ -76,3 +112,17 @@ def add_commands(sub: Any) -> None:
     seed.add_argument("--log-replicas", type=int, default=3,
                       help="replicas of the log if this creates it (default 3)")
     seed.set_defaults(handler=_seed_handler)
+    status = commands.add_parser(
+        "status",
+        help="the collection log, its snapshots, the live nodes and who runs each camera",
+        description="Print (JSON) the collection log's size and leader, each collection's "
+        "records and snapshot, the snapshot objects, the live nodes and the node holding "
+        "each camera's lease. Reads only.",
+    )
+    status.add_argument("--nats", required=True, metavar="URL[,URL]",
+                        help="the cluster's NATS servers")
+    status.add_argument("--log-stream", default="STREAMPROC_COLLECTIONS",
+                        help="the collection log's stream (default STREAMPROC_COLLECTIONS)")
+    status.add_argument("--lease-bucket", default="STREAMPROC_LEASES",
+                        help="the camera leases' KV bucket (default STREAMPROC_LEASES)")
+    status.set_defaults(handler=_status_handler)
