@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["SqliteFileKind", "connect"]
+__all__ = ["SqliteFileKind", "connect", "transaction"]
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -44,6 +45,29 @@ class SqliteFileKind:
     #: older file is migrated at open, all steps in one transaction (``ddl`` makes fresh
     #: files at ``schema_version`` directly).
     migrations: Mapping[int, Sequence[str]] = field(default_factory=dict)
+
+
+@contextmanager
+def transaction(
+    conn: sqlite3.Connection, begin: str, failed: Callable[[sqlite3.Error, bool], Exception]
+) -> Iterator[sqlite3.Connection]:
+    """``begin`` ... COMMIT on ``conn`` (an autocommit connection): one operation, one
+    transaction. Any exception rolls back; an ``sqlite3.Error`` is raised as
+    ``failed(error, began)`` (``began`` False: BEGIN itself failed, e.g. the file is busy),
+    so each owner answers with its own error types."""
+    try:
+        conn.execute(begin)
+    except sqlite3.Error as exc:
+        raise failed(exc, False) from exc
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.Error):
+            raise failed(exc, True) from exc
+        raise
 
 
 def _check_header(db_path: Path, kind: SqliteFileKind) -> None:

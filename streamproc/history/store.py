@@ -33,6 +33,7 @@ from typing import Any
 from streamproc.errors import InvalidParameterException, ResourceNotFoundException
 from streamproc.runtime.events import VisitorArrived, VisitorIdentified, VisitorLeft
 from streamproc.shapes import BoundingBox, Shape
+from streamproc.sqlite_file import transaction
 from streamproc.store.validation import (
     check_collection_id,
     check_external_image_id,
@@ -127,6 +128,12 @@ class Visit:
     def cursor(self) -> str:
         """Pass as ``visits(before=...)`` to get the page after this visit."""
         return _encode_cursor(self.arrived_at, self.seq)
+
+
+def _history_error(exc: sqlite3.Error, began: bool) -> Exception:
+    if not began:
+        return HistoryError(f"the visit history is unavailable: {exc}")
+    return HistoryError(f"visit history failure: {exc}")
 
 
 def _visit(row: Sequence[Any]) -> Visit:
@@ -311,20 +318,8 @@ class VisitHistory:
 
     @contextmanager
     def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
-        with self._use() as conn:
-            try:
-                conn.execute(begin)
-            except sqlite3.Error as exc:
-                raise HistoryError(f"the visit history is unavailable: {exc}") from exc
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise HistoryError(f"visit history failure: {exc}") from exc
-                raise
+        with self._use() as conn, transaction(conn, begin, _history_error) as tx:
+            yield tx
 
     def _read(self) -> AbstractContextManager[sqlite3.Connection]:
         """A read transaction: one consistent snapshot of the db."""

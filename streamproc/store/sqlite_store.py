@@ -14,8 +14,8 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from streamproc.errors import (
     ThrottlingException,
 )
 from streamproc.settings import STORE_ENV, Settings
+from streamproc.sqlite_file import transaction
 
 from .errors import ReplicaStoreError, StoreError
 from .index import FaceIndex
@@ -99,6 +100,16 @@ def _detail_json(detail: dict[str, Any] | None, index: int) -> str | None:
         return json.dumps(detail, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InvalidParameterException(f"faces[{index}].detail is not JSON-able: {exc}") from exc
+
+
+def _store_error(exc: sqlite3.Error, began: bool) -> Exception:
+    """Busy or locked: the caller may retry (ThrottlingException); anything else is ours."""
+    busy = isinstance(exc, sqlite3.OperationalError) and (
+        "locked" in str(exc) or "busy" in str(exc)
+    )
+    if busy or (not began and isinstance(exc, sqlite3.OperationalError)):
+        return ThrottlingException(f"the collection store is busy: {exc}")
+    return InternalServerError(f"collection store failure: {exc}")
 
 
 def _placeholders(count: int) -> str:
@@ -296,26 +307,8 @@ class CollectionStore:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    @contextmanager
-    def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        try:
-            conn.execute(begin)
-        except sqlite3.OperationalError as exc:
-            raise ThrottlingException(f"the collection store is busy: {exc}") from exc
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.OperationalError) and (
-                "locked" in str(exc) or "busy" in str(exc)
-            ):
-                raise ThrottlingException(f"the collection store is busy: {exc}") from exc
-            if isinstance(exc, sqlite3.Error):
-                raise InternalServerError(f"collection store failure: {exc}") from exc
-            raise
+    def _transaction(self, begin: str) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self._conn(), begin, _store_error)
 
     def _read(self) -> AbstractContextManager[sqlite3.Connection]:
         """A read transaction: one consistent snapshot of the db."""
