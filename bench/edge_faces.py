@@ -9,11 +9,14 @@ a 15 % margin: a close-up, the face fills the frame), and prints for the whole p
 for the cut-off set: ROC AUC, same-person pairs at Similarity >= 80, different-person
 pairs at >= 80, and search rank-1 with the first photo of each identity indexed.
 
-"before" is the pipeline with the border pass switched off (``analyze(edge=None)``, the
-default, since it measured no gain); "after" turns it on (``edge=EDGE_FACES``); "flip"
-rows use flip-averaged gallery vectors (FaceModelVersion sface-2021dec-2). ``--sweep``
-measures the canvas and crop fills and canvas scales instead (on the 25 % and 40 % cuts);
-``--step N`` uses every N-th photo (quicker, less exact).
+Galleries are whole photos indexed the product's way (flip-averaged: FaceModelVersion
+sface-2021dec-2) or single embeddings; probes are the cut images (and the whole photos) as
+a search or a camera frame gives them: "plain" (one embedding) or "flip-border" (the
+product's: flip-averaged where the face touches the border). ``--border-pass`` adds the
+border pass (re-detection on a padded canvas, ``analyze(edge=...)``), which measured no
+gain and is off in the product. ``--sweep`` measures the canvas and crop fills and canvas
+scales instead (on the 25 % and 40 % cuts); ``--step N`` uses every N-th photo (quicker,
+less exact: trust the full set).
 """
 
 from __future__ import annotations
@@ -110,7 +113,8 @@ def build_set(
 
 
 def embed(
-    analyzer: FaceAnalyzer, rgb: np.ndarray, edge: EdgeOptions | None, flip: bool
+    analyzer: FaceAnalyzer, rgb: np.ndarray, edge: EdgeOptions | None, flip: bool,
+    flip_border: bool = False,
 ) -> np.ndarray | None:
     faces = analyzer.analyze(
         DecodedImage.from_array(rgb),
@@ -119,6 +123,7 @@ def embed(
         mesh=False,
         edge=edge,
         flip_average=flip,
+        flip_border=flip_border,
     ).faces
     return faces[0].embedding if faces else None
 
@@ -291,6 +296,8 @@ def main() -> None:
     parser.add_argument("data_dir", nargs="?", type=Path, default=default_data_dir())
     parser.add_argument("--step", type=int, default=1)
     parser.add_argument("--sweep", action="store_true")
+    parser.add_argument("--border-pass", action="store_true",
+                        help="also the border pass (re-detection on a padded canvas)")
     args = parser.parse_args()
     data_dir: Path = args.data_dir
     manifest = json.loads((data_dir / "MANIFEST.json").read_text())
@@ -331,13 +338,12 @@ def main() -> None:
                 f"layout {name}: p0.5 {np.percentile(values, 0.5):.3f} "
                 f"p99.5 {np.percentile(values, 99.5):.3f}"
             )
-        modes = {
-            "before": (None, False),
-            "after": (EDGE_FACES, False),
-            "after+flip": (EDGE_FACES, True),
-        }
+        # gallery pipelines (whole photos): name -> (border pass, flip-averaged)
+        modes = {"single": (None, False), "flip": (None, True)}
+        if args.border_pass:
+            modes |= {"after": (EDGE_FACES, False), "after+flip": (EDGE_FACES, True)}
         if args.sweep:
-            modes = {"before": (None, False)}
+            modes = {"single": (None, False)}
         whole: dict[str, dict[str, np.ndarray]] = {m: {} for m in modes}
         timings: dict[str, float] = {}
         for mode, (edge, flip) in modes.items():
@@ -348,50 +354,46 @@ def main() -> None:
                     whole[mode][key] = vector
             timings[f"whole {mode}"] = (time.perf_counter() - start) / len(photos)
         if args.sweep:
-            sweep(analyzer, cuts, whole["before"], excluded)
+            sweep(analyzer, cuts, whole["single"], excluded)
             return
+        # probe pipelines (cut images and whole photos as a camera or a search gives them):
+        # plain, or flip-averaged where the face touches the border (the product's probes)
+        probe_modes = {"plain": (None, False), "flip-border": (None, True)}
+        if args.border_pass:
+            probe_modes["after"] = (EDGE_FACES, False)
         probes: dict[str, dict[str, tuple[str, np.ndarray]]] = {}
-        for mode in ("before", "after"):
-            edge = modes[mode][0]
-            probes[mode] = {}
+        whole_probes: dict[str, dict[str, tuple[str, np.ndarray]]] = {}
+        for mode, (edge, flip_border) in probe_modes.items():
+            probes[mode], whole_probes[mode] = {}, {}
             start = time.perf_counter()
             for cut in cuts:
-                vector = embed(analyzer, load_rgb(cut.path), edge, False)
+                vector = embed(analyzer, load_rgb(cut.path), edge, False, flip_border)
                 if vector is not None:
                     probes[mode][str(cut.path)] = (cut.source, vector)
             timings[f"cut {mode}"] = (time.perf_counter() - start) / len(cuts)
+            for key, path in photos.items():
+                vector = embed(analyzer, load_rgb(path), edge, False, flip_border)
+                if vector is not None:
+                    whole_probes[mode][key] = (key, vector)
     print("\nWhole photos, all pairs (first photo of each identity indexed for rank-1):")
     print(HEADER)
     singles = {m: {k: (k, v) for k, v in whole[m].items()} for m in whole}
-    print(evaluate("before", singles["before"], whole["before"], first, excluded, True).line())
-    print(evaluate("after", singles["after"], whole["after"], first, excluded, True).line())
-    print(
-        evaluate(
-            "after, flip gallery vs single probe",
-            singles["after"],
-            whole["after+flip"],
-            first,
-            excluded,
-            False,
-        ).line()
-    )
-    print(
-        evaluate(
-            "after, flip vs flip", singles["after+flip"], whole["after+flip"], first, excluded, True
-        ).line()
-    )
-    print("\nCut-off set: each cut image against the other whole photos (gallery):")
+    print(evaluate("single vs single (the calibration's setting)", singles["single"],
+                   whole["single"], first, excluded, True).line())
+    for mode in probe_modes:
+        gallery = "after+flip" if mode == "after" else "flip"
+        print(evaluate(f"flip gallery, {mode} probe", whole_probes[mode], whole[gallery],
+                       first, excluded, False).line())
+    print("\nCut-off set: each cut image (probe) against the other whole photos (gallery):")
     print(HEADER)
-    rows = [
-        ("before", probes["before"], whole["before"]),
-        ("after", probes["after"], whole["after"]),
-        ("after, flip gallery", probes["after"], whole["after+flip"]),
-    ]
+    rows = [(f"flip gallery, {mode} probe", probes[mode],
+             whole["after+flip" if mode == "after" else "flip"]) for mode in probe_modes]
+    rows.insert(0, ("single gallery, plain probe", probes["plain"], whole["single"]))
     for name, probe, gallery in rows:
         print(evaluate(name, probe, gallery, first, excluded, False).line())
     for fraction in FRACTIONS:
         keep = {str(c.path) for c in cuts if c.fraction == fraction}
-        for name, probe, gallery in rows[:2]:
+        for name, probe, gallery in rows:
             subset = {k: v for k, v in probe.items() if k in keep}
             label = f"{name}, {int(fraction * 100)} % outside"
             print(evaluate(label, subset, gallery, first, excluded, False).line())

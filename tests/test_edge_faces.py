@@ -148,6 +148,7 @@ def test_calibration_holds_for_gallery_vectors(analyzer: FaceAnalyzer) -> None:
     excluded = {frozenset(p[:2]) for p in manifest["near_duplicate_pairs"]}
     single: dict[str, np.ndarray] = {}
     gallery: dict[str, np.ndarray] = {}
+    border: dict[str, np.ndarray] = {}  # probes as searches and frames make them
     for path in sorted((DATA / "faces").glob("*/*")):
         data = path.read_bytes()
         if data[:4] == b"RIFF":
@@ -164,12 +165,52 @@ def test_calibration_holds_for_gallery_vectors(analyzer: FaceAnalyzer) -> None:
                 flip_average=flip,
             ).faces
             out[key] = faces[0].embedding  # type: ignore[assignment]
+        border[key] = analyzer.analyze(  # type: ignore[assignment]
+            image, embeddings=True, max_faces=1, mesh=False, flip_border=True
+        ).faces[0].embedding
     same, different = [], []
     for a, b in itertools.permutations(gallery, 2):
         if frozenset((a, b)) in excluded:
             continue
-        for probe in (single[b], gallery[b]):
+        for probe in (single[b], gallery[b], border[b]):
             score = similarity(float(np.dot(gallery[a], probe)))
             (same if a.split("/")[1] == b.split("/")[1] else different).append(score)
     assert max(different) < 80
     assert np.mean(np.asarray(same) >= 80) >= 0.99
+
+
+def test_flip_border_flips_only_faces_cut_off_by_the_edge(analyzer: FaceAnalyzer) -> None:
+    """Probes: a face touching the border is flip-averaged (one more embedder run), any
+    other face keeps its plain embedding."""
+    def vector(path: Path, **options: bool) -> np.ndarray:
+        faces = analyzer.analyze(decode_image(path.read_bytes()), embeddings=True,
+                                 max_faces=1, mesh=False, **options).faces  # type: ignore[arg-type]
+        assert faces[0].embedding is not None
+        return faces[0].embedding
+
+    whole = DATA / "faces/barack_obama/4.jpg"
+    assert np.array_equal(vector(whole, flip_border=True), vector(whole))
+    for name in ("barack_obama_4_top_25.jpg", "joe_biden_2_right_40.jpg"):
+        cut = EDGE / name
+        flipped = vector(cut, flip_border=True)
+        assert np.allclose(flipped, vector(cut, flip_average=True), atol=1e-6)
+        assert not np.allclose(flipped, vector(cut), atol=1e-3)
+
+
+def test_cut_off_faces_are_found_at_the_default_threshold(tmp_path: Path) -> None:
+    """The product's way end to end: each person's first photo indexed (flip-averaged), a
+    photo cut off by a quarter (the issue's bound) searched at the default threshold; a
+    40 % cut is reported without a match rather than with a wrong one."""
+    client = Client(store=tmp_path)
+    client.create_collection(CollectionId="people")
+    for person in ("barack_obama", "joe_biden", "kit_harington"):
+        client.index_faces(CollectionId="people", ExternalImageId=person,
+                           Image={"Bytes": (DATA / f"faces/{person}/1.jpg").read_bytes()})
+    def matches(name: str) -> list[str]:
+        found = client.search_faces_by_image(
+            CollectionId="people", Image={"Bytes": (EDGE / name).read_bytes()})
+        assert_valid_response("SearchFacesByImage", found)
+        return [m["Face"]["ExternalImageId"] for m in found["FaceMatches"]]
+
+    assert matches("barack_obama_4_top_25.jpg")[:1] == ["barack_obama"]
+    assert set(matches("joe_biden_2_right_40.jpg")) <= {"joe_biden"}

@@ -21,10 +21,13 @@ def compare_faces(request: CompareFacesRequest, context: OperationContext) -> Co
     source_image = load_image(request.SourceImage, context.buckets)
     target_image = load_image(request.TargetImage, context.buckets)
     # The source face is reported by box and confidence only: no mesh needed for it.
-    source = context.faces.analyze(source_image, embeddings=True, max_faces=1, mesh=False)
+    # Faces cut off by the image edge are flip-averaged (FaceAnalyzer.analyze, flip_border).
+    source = context.faces.analyze(source_image, embeddings=True, max_faces=1, mesh=False,
+                                   flip_border=True)
     if not source.faces:
         raise InvalidParameterException("CompareFaces: no face was detected in the SourceImage")
-    target = context.faces.analyze(target_image, embeddings=True, max_faces=MAX_TARGET_FACES)
+    target = context.faces.analyze(target_image, embeddings=True, max_faces=MAX_TARGET_FACES,
+                                   flip_border=True)
     src_vec = source.faces[0].embedding
     assert src_vec is not None
     matches: list[CompareFacesMatch] = []

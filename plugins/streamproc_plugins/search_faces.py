@@ -82,12 +82,13 @@ def search_faces_by_image(
 ) -> SearchFacesByImageResponse:
     image = load_image(request.Image, context.buckets)
     collection = context.store.describe_collection(request.CollectionId)
-    # The probe is one plain embedding, as stream frames are: the gallery's flip-averaged
-    # vectors (sface-2021dec-2) carry the measured gain without costing each search a
-    # second embedder run (bench/edge_faces.py, "flip gallery vs single probe").
+    # The probe is one plain embedding, as stream frames are, except for a face cut off by
+    # the image edge, which is flip-averaged too (one more embedder run for it only): with
+    # the gallery's flip-averaged vectors (sface-2021dec-2) that measured best
+    # (bench/edge_faces.py, "flip gallery" rows).
     pipeline = pipeline_for(collection.face_model_version)
     result = context.faces.analyze(
-        image, embeddings=True, max_faces=1, mesh=False, edge=pipeline.edge
+        image, embeddings=True, max_faces=1, mesh=False, edge=pipeline.edge, flip_border=True
     )
     if not result.faces:
         raise InvalidParameterException("There are no faces in the image. Should be at least 1.")

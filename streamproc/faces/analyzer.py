@@ -20,6 +20,7 @@ from streamproc.faces.mesh import MIN_PRESENCE, FaceMesh, load_canonical_face
 from streamproc.images import DecodedImage
 from streamproc.vision.align import align_face
 from streamproc.vision.appearance import appearance_signature
+from streamproc.vision.edge import touches_border
 from streamproc.vision.pose import pose_from_landmarks
 from streamproc.vision.quality import brightness, sharpness
 from streamproc.vision.rotation import rotate_points_back, rotate_upright
@@ -199,6 +200,7 @@ class FaceAnalyzer:
         embed_min_size: float = 0.0,
         edge: EdgeOptions | None = None,
         flip_average: bool = False,
+        flip_border: bool = False,
         reuse: ReuseFilter | None = None,
         closeup: bool = True,
     ) -> ImageFaces:
@@ -209,7 +211,10 @@ class FaceAnalyzer:
         ``edge``: how faces touching the image border are detected again on a padded
         canvas (None, the default: not at all).
         ``flip_average``: embeddings are the mean of the face and its mirror image (one
-        more embedder run a face; for gallery and single-image probes, not video frames).
+        more embedder run a face; for gallery faces).
+        ``flip_border``: only faces touching the image border get a flip-averaged embedding
+        (probes: a face cut off by the frame edge matches better, bench/edge_faces.py; one
+        more embedder run for those faces only).
         ``reuse``: with embeddings, each face big enough to embed gets an appearance
         ``signature`` of its aligned crop, and the faces the filter returns are not embedded
         (their ``embedding`` stays None).
@@ -267,9 +272,18 @@ class FaceAnalyzer:
                 skip = set(reuse(faces, wanted))
                 crops = [c for i, c in zip(wanted, crops, strict=True) if i not in skip]
                 wanted = [i for i in wanted if i not in skip]
-            vectors = self.embedder.embed_crops(crops, flip_average)
-            for i, vector in zip(wanted, vectors, strict=True):
-                faces[i].embedding = vector
+            height, width = upright.shape[:2]
+            flip = [
+                flip_average or (flip_border and touches_border(detected[i].box, width, height))
+                for i in wanted
+            ]
+            for flipped in (False, True):
+                chosen = [k for k, f in enumerate(flip) if f == flipped]
+                if not chosen:
+                    continue
+                vectors = self.embedder.embed_crops([crops[k] for k in chosen], flipped)
+                for k, vector in zip(chosen, vectors, strict=True):
+                    faces[wanted[k]].embedding = vector
         if faces and attributes:
             predicted = self.attribute_models.predict(
                 upright, [d.box for d in detected], [d.landmarks for d in detected]

@@ -64,6 +64,7 @@ class FrameInput:
                     detect_orientation=False,
                     mesh="mesh" in self.needs,
                     embed_min_size=MIN_IDENTIFIABLE_FACE,
+                    flip_border=True,  # a face cut off by the frame's edge (a close-up)
                     reuse=self._carry if self.reuse is not None else None,
                     closeup=self.closeup,
                 )
