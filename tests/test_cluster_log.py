@@ -18,6 +18,8 @@ from pathlib import Path
 
 import msgpack
 import nats
+import nats.errors
+import nats.js.errors
 import numpy as np
 import pytest
 
@@ -541,3 +543,32 @@ async def test_a_missing_snapshot_object_stops_a_rebuilding_node(
         assert c.applier.stopped is not None and c.applier.stopped.seq == snap.seq
     finally:
         await c.close()
+
+
+async def test_a_log_made_before_snapshots_is_allowed_rollups(cluster: NatsCluster) -> None:
+    """A stream created by a node without snapshots (no rollup headers) is updated in place
+    by the first node that has them: its records stay."""
+    from nats.js.api import StreamConfig
+
+    stream = "OLD" + uuid.uuid4().hex[:8].upper()
+    nc = await nats.connect(servers=cluster.urls, connect_timeout=2)
+    try:
+        js = nc.jetstream(timeout=5)
+        deadline = time.monotonic() + 30  # a cluster just started elects its meta leader
+        while True:
+            try:
+                await js.add_stream(StreamConfig(name=stream,
+                                                 subjects=[f"sp.{stream.lower()}.*"],
+                                                 num_replicas=3, allow_direct=True))
+                break
+            except (nats.errors.TimeoutError, nats.js.errors.APIError):
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.5)
+        await js.publish(f"sp.{stream.lower()}.a", b"x")
+        log = CollectionLog(js, LogSettings(stream=stream, prefix=f"sp.{stream.lower()}",
+                                            replicas=3))
+        info = await log.ensure()
+        assert info.config.allow_rollup_hdrs and info.state.messages == 1
+        await js.delete_stream(stream)
+    finally:
+        await nc.close()
