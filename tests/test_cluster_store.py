@@ -29,6 +29,7 @@ def test_a_version_1_store_is_migrated_and_keeps_its_faces(tmp_path: Path) -> No
         store.create_collection("c")
     db = sqlite3.connect(tmp_path / DB_FILENAME)
     db.execute("DROP TABLE log_applied")
+    db.execute("DROP TABLE log_collections")
     db.execute("PRAGMA user_version = 1")
     db.commit()
     db.close()
@@ -37,7 +38,8 @@ def test_a_version_1_store_is_migrated_and_keeps_its_faces(tmp_path: Path) -> No
         assert log_position(store, "S", "t0").seq == 0
         store.create_collection("still-writable")  # not a replica: plain writes work
     db = sqlite3.connect(tmp_path / DB_FILENAME)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert db.execute("SELECT count(*) FROM log_collections").fetchone()[0] == 0  # schema 3
 
 
 def test_applied_writes_and_position_commit_together(tmp_path: Path) -> None:

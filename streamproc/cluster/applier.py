@@ -84,6 +84,36 @@ class ApplierStopped:
         return f"stopped at stream sequence {self.seq} ({self.subject}): {self.reason}"
 
 
+def _holds_snapshot(tx: ReplicaTransaction, snapshot: Snapshot) -> bool:
+    """Whether this replica holds the state ``snapshot`` captured: it applied the
+    collection's records exactly up to the snapshot's last one (its own position counts
+    every collection, so it cannot tell)."""
+    return tx.collection_seq(snapshot.collection_id) == snapshot.through and tx.has_collection(
+        snapshot.collection_id
+    )
+
+
+def _after_a_gap(tx: ReplicaTransaction, record: Record, msg: Msg) -> bool:
+    """Whether ``record`` follows a record of its collection this replica never applied.
+
+    Every writer publishes with the collection's last sequence it decided against
+    (``Nats-Expected-Last-Subject-Sequence``). A different last sequence here means records
+    in between were rolled up before this node read them (it skipped a snapshot that a newer
+    one replaced): applying on top of the wrong state could fail or fork the replica, and the
+    newer snapshot, later in the stream, brings the collection back. A CreateCollection
+    needs no earlier state; a store from before per-collection sequences (no row for a
+    collection it holds) is trusted."""
+    if isinstance(record, CreateCollection | DeleteCollection):
+        return False
+    expected = (msg.headers or {}).get("Nats-Expected-Last-Subject-Sequence")
+    if expected is None:
+        return False
+    seen = tx.collection_seq(record.collection_id)
+    if seen == 0:
+        return not tx.has_collection(record.collection_id) and int(expected) > 0
+    return int(expected) != seen
+
+
 def _apply(tx: ReplicaTransaction, record: Record) -> None:
     match record:
         case CreateCollection():
@@ -131,6 +161,7 @@ class LogApplier:
         self.log = log_
         self.snapshots = snapshots
         self.snapshots_loaded = 0  # snapshots this node rebuilt a collection from
+        self.gaps_skipped = 0  # records skipped behind a rollup this node did not see
         self.face_models = frozenset(face_models) if face_models is not None else None
         self.batch = batch
         self.heartbeat_s = heartbeat_s
@@ -265,30 +296,64 @@ class LogApplier:
                 await asyncio.sleep(0.2)
 
     async def _load_snapshot(self, msg: Msg, record: Snapshot) -> _Failure | None:
-        """Rebuild ``record``'s collection from its object (or skip a superseded one)."""
+        """Rebuild ``record``'s collection from its object (or skip a superseded one).
+
+        NATS being unavailable (a reconnect, an election of the object store's leader) is
+        waited out, retrying with backoff; only an object that stays missing while its record
+        is still in the log stops the applier."""
         seq = msg.metadata.sequence.stream
         if self.snapshots is None:
             return seq, msg.subject, "a snapshot record, and this node has no snapshot store"
         started = time.monotonic()
-        with tempfile.TemporaryFile(dir=self.store.directory, prefix=".snapshot-") as f:
-            try:
-                await self.snapshots.get(record.object_name, f, 60.0 + record.size / 5e6)
-            except SnapshotMissing as exc:
-                if await self.log.holds(seq):
-                    return seq, msg.subject, f"its snapshot object is missing ({exc})"
+        delay, missing = 0.5, 0
+        while True:
+            with tempfile.TemporaryFile(dir=self.store.directory, prefix=".snapshot-") as f:
+                outcome = await self._fetch(self.snapshots, record, seq, f)
+                if outcome == "fetched":
+                    try:
+                        await self._retry_busy(self._apply_snapshot_file, f, seq, record)
+                    except Exception as exc:
+                        return seq, msg.subject, f"{type(exc).__name__}: {exc}"
+                    self.snapshots_loaded += 1
+                    log.info("collection %r rebuilt from snapshot %s (%d faces, %.1f MB) in "
+                             "%.1f s", record.collection_id, record.object_name, record.faces,
+                             record.size / 1e6, time.monotonic() - started)
+                    return None
+            if outcome == "replaced":
                 log.info("snapshot record %d of %r was replaced by a newer one; skipped",
                          seq, record.collection_id)
                 await self._retry_busy(self._skip, seq)
                 return None
-            try:
-                await self._retry_busy(self._apply_snapshot_file, f, seq, record)
-            except Exception as exc:
-                return seq, msg.subject, f"{type(exc).__name__}: {exc}"
-        self.snapshots_loaded += 1
-        log.info("collection %r rebuilt from snapshot %s (%d faces, %.1f MB) in %.1f s",
-                 record.collection_id, record.object_name, record.faces, record.size / 1e6,
-                 time.monotonic() - started)
-        return None
+            if outcome == "missing":
+                missing += 1
+                if missing >= 3:
+                    return seq, msg.subject, (f"its snapshot object is missing "
+                                              f"({record.object_name})")
+            await asyncio.sleep(delay)
+            delay = min(2 * delay, 5.0)
+
+    async def _fetch(
+        self, objects: SnapshotObjects, record: Snapshot, seq: int, into: IO[bytes]
+    ) -> str:
+        """"fetched", "replaced" (the object and its record are gone: a newer snapshot
+        replaced it), "missing" (the record is there, the object is not) or "unavailable"."""
+        try:
+            await objects.get(record.object_name, into, 60.0 + record.size / 5e6)
+            return "fetched"
+        except SnapshotMissing as exc:
+            why = str(exc)
+        except Exception as exc:  # NATS unavailable for now (or chunks that never came)
+            log.warning("snapshot %s of %r: %s %s", record.object_name, record.collection_id,
+                        type(exc).__name__, exc)
+            return "unavailable"
+        try:
+            held = await self.log.holds(seq)
+        except Exception as exc:
+            log.warning("snapshot %s: %s; the log is unavailable too (%s)",
+                        record.object_name, why, exc)
+            return "unavailable"
+        log.warning("snapshot %s of %r: %s", record.object_name, record.collection_id, why)
+        return "missing" if held else "replaced"
 
     def _skip(self, seq: int) -> None:
         with replica_transaction(self.store, self.log.stream, self.log.identity) as tx:
@@ -316,6 +381,7 @@ class LogApplier:
                 r = decode_record(data).record
                 self._check_part(r, record)
                 _apply(tx, r)
+            tx.set_collection_seq(cid, seq)
             tx.advance(seq)
         self.applied = max(self.applied, tx.position)
         self.records_applied += 1
@@ -390,13 +456,19 @@ class LogApplier:
                 if seq <= tx.position:
                     continue  # applied before (a redelivery after a consumer reset)
                 record = self._decode(m)
-                if isinstance(record, Snapshot):
-                    if tx.position < record.through:  # this node lacks that state
-                        needs = _NeedsSnapshot(i, record)
-                        break
-                    # else: this store already holds the state the snapshot captured
-                else:
+                if isinstance(record, Snapshot) and not _holds_snapshot(tx, record):
+                    needs = _NeedsSnapshot(i, record)
+                    break
+                if not isinstance(record, Snapshot):
+                    if _after_a_gap(tx, record, m):
+                        self.gaps_skipped += 1
+                        log.info("%s: record %d follows records this node never saw (rolled "
+                                 "up meanwhile); skipped until the collection's next "
+                                 "snapshot", record.collection_id, seq)
+                        tx.advance(seq)
+                        continue
                     _apply(tx, record)
+                tx.set_collection_seq(record.collection_id, seq)
                 tx.advance(seq)
                 applied += 1
         self.applied = max(self.applied, tx.position)

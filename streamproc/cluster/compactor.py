@@ -172,14 +172,20 @@ class Compactor:
             written = await asyncio.to_thread(write_snapshot, self.store, collection_id, path)
             if written is None:  # deleted: its tombstone is already a rollup
                 return None
+            # The file holds every record the store had applied when it was read (its
+            # position), which may be past B: those of this collection are in it already.
+            base = max([base] + [seq for seq, _ in await self.log.records_after(
+                collection_id, base, written.position)])
+            if written.collection_seq not in (0, base):
+                # This replica skipped records of the collection (rolled up before it saw
+                # them): it waits for a snapshot and must not make one of what it holds.
+                log.warning("snapshot of %r: this node applied it up to %d, not %d; dropped",
+                            collection_id, written.collection_seq, base)
+                return None
             size = await self.objects.put(name, path)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
-        # The file holds every record the store had applied when it was read (its
-        # position), which may be past B: those of this collection are in it already.
-        base = max([base] + [seq for seq, _ in await self.log.records_after(
-            collection_id, base, written.position)])
         for _ in range(self.settings.publish_attempts):
             through = await self.log.last_subject_seq(collection_id)
             delta = await self.log.records_after(collection_id, name.through, through)

@@ -92,6 +92,7 @@ class SnapshotFile:
     collection_id: str
     face_model_version: str
     position: int  # the store's log position when it was read: it holds every record up to it
+    collection_seq: int  # the collection's last record the store applied (0: not recorded)
     images: int
     faces: int
     size: int
@@ -104,6 +105,9 @@ def write_snapshot(store: CollectionStore, collection_id: str, path: Path) -> Sn
     with store._read() as conn, open(path, "wb") as out:
         row = conn.execute("SELECT seq FROM log_applied").fetchone()
         position = int(row[0]) if row is not None else 0
+        row = conn.execute("SELECT seq FROM log_collections WHERE name = ?",
+                           (collection_id,)).fetchone()
+        collection_seq = int(row[0]) if row is not None else 0
         packer = msgpack.Packer(use_bin_type=True)
         records = collection_records(conn, collection_id)
         try:
@@ -122,7 +126,7 @@ def write_snapshot(store: CollectionStore, collection_id: str, path: Path) -> Sn
                                                 writer=_INNER_WRITER)))
         out.flush()
         os.fsync(out.fileno())
-    return SnapshotFile(path, collection_id, model, position, images, faces,
+    return SnapshotFile(path, collection_id, model, position, collection_seq, images, faces,
                         path.stat().st_size)
 
 
@@ -180,13 +184,15 @@ class SnapshotObjects:
         return int(info.size or 0)
 
     async def get(self, name: str, into: IO[bytes], timeout: float) -> None:
-        """Stream the object into ``into``; SnapshotMissing if it is gone (or went while
-        it was read: its chunks then never all arrive, hence ``timeout``)."""
+        """Stream the object into ``into``. SnapshotMissing if it is not there (or changed
+        while it was read); other errors (NATS unavailable, ``timeout`` passed: chunks of an
+        object deleted meanwhile never all arrive) are for the caller to retry."""
         store = await self.ensure()
+        into.seek(0)
+        into.truncate()
         try:
             await asyncio.wait_for(store.get(name, writeinto=into), timeout)  # type: ignore[arg-type]
-        except (nats.js.errors.NotFoundError, nats.js.errors.DigestMismatchError,
-                TimeoutError) as exc:
+        except (nats.js.errors.NotFoundError, nats.js.errors.DigestMismatchError) as exc:
             raise SnapshotMissing(f"{name}: {type(exc).__name__} {exc}") from exc
 
     async def names(self) -> list[tuple[ObjectName, float]]:

@@ -154,6 +154,25 @@ class ReplicaTransaction:
         delete_collection_rows(self._conn, key)
         self.dropped.append(key)
 
+    def collection_seq(self, collection_id: str) -> int:
+        """The sequence of the last record of ``collection_id`` applied here (0: none)."""
+        row = self._conn.execute(
+            "SELECT seq FROM log_collections WHERE name = ?", (collection_id,)
+        ).fetchone()
+        return int(row[0]) if row is not None else 0
+
+    def set_collection_seq(self, collection_id: str, seq: int) -> None:
+        self._conn.execute(
+            "INSERT INTO log_collections(name, seq) VALUES (?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET seq = excluded.seq",
+            (collection_id, seq),
+        )
+
+    def has_collection(self, collection_id: str) -> bool:
+        return self._conn.execute(
+            "SELECT 1 FROM collections WHERE name = ?", (collection_id,)
+        ).fetchone() is not None
+
     def discard_collection(self, collection_id: str) -> None:
         """Delete the collection if this replica has it (a snapshot then rebuilds it)."""
         row = self._conn.execute(

@@ -24,7 +24,7 @@ __all__ = [
 
 APP_NAME = "streamproc"
 APPLICATION_ID = 0x53505243  # "SPRC"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DB_FILENAME = "streamproc.db"
 BUSY_TIMEOUT_MS = 30_000
 
@@ -95,16 +95,27 @@ CREATE TABLE log_applied (
     seq INTEGER NOT NULL,
     applied_at REAL NOT NULL
 ) WITHOUT ROWID;
+
+CREATE TABLE log_collections (
+    name TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL
+) WITHOUT ROWID;
 """
 
 # Schema 2: a store that replicates a collection log (streamproc.cluster) records here, in
 # the same transaction as each write it applies, the last stream sequence it applied. A
 # store with a row here is a replica: its plain write methods refuse (write through the log).
+# Schema 3: per collection id, the sequence of the last record of that collection the
+# replica applied (kept after a DeleteCollection): whether it holds the state a snapshot
+# names, and whether a record follows the one it applied last (else records were rolled up
+# before it saw them, and it waits for the collection's next snapshot).
 _MIGRATIONS: dict[int, list[str]] = {
     2: [
         "CREATE TABLE log_applied (stream TEXT PRIMARY KEY, stream_created TEXT NOT NULL, "
         "seq INTEGER NOT NULL, applied_at REAL NOT NULL) WITHOUT ROWID"
     ],
+    3: ["CREATE TABLE log_collections (name TEXT PRIMARY KEY, seq INTEGER NOT NULL) "
+        "WITHOUT ROWID"],
 }
 
 
