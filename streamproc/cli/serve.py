@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import re
 import signal
 import sys
 from pathlib import Path
@@ -32,6 +33,9 @@ async def _serve(args: argparse.Namespace) -> int:
             raise ValueError(f"--buckets {args.buckets}: {exc}") from None
     if args.nats and not args.cluster_node:
         raise ValueError("--nats names the cluster's servers: give --cluster-node NAME too")
+    if args.cluster_node and not re.fullmatch(r"[A-Za-z0-9_\-]{1,64}", args.cluster_node):
+        raise ValueError(f"--cluster-node {args.cluster_node!r}: a node name is 1-64 letters, "
+                         "digits, '_' or '-' (as cluster.node in a deployment)")
     engine = Engine(Settings(**overrides))
     node = nc = None
     server = None

@@ -23,9 +23,10 @@ collection was deleted or snapshotted by another node meanwhile, or the writes a
 base would not fit one record.
 
 Objects no record names any more are deleted: those older than the collection's current
-snapshot at once, and any other (a node that died between put and publish, a collection
-deleted since) once it is ``orphan_age_s`` old, so a put whose publish is still in flight
-is never taken from under it.
+snapshot at once, and those of a deleted collection once ``orphan_age_s`` old. Any other
+object may be a snapshot whose publish is still in flight, so it is never taken from under
+it; the orphan of a node that died between put and publish is older than the collection's
+next snapshot and goes then.
 """
 
 from __future__ import annotations
@@ -242,40 +243,45 @@ class Compactor:
     # -- objects no record names ----------------------------------------------------------
 
     async def prune(self, collection_id: str | None = None) -> list[str]:
-        """Delete snapshot objects no record names (of one collection, or all)."""
+        """Delete snapshot objects no record names (of one collection, or all): those older
+        than the collection's current snapshot, and those of a deleted collection once
+        ``orphan_age_s`` old. Any other object may be a snapshot still being published (or
+        the orphan of a node that died meanwhile: it is older than the next snapshot)."""
         now = time.time()
         objects = [
             (name, mtime) for name, mtime in await self.objects.names()
             if collection_id is None or name.collection_id == collection_id
         ]
-        current: dict[str, str | None] = {}
+        current: dict[str, tuple[str, ObjectName | None]] = {}
         pruned = []
         for name, mtime in objects:
             cid = name.collection_id
             if cid not in current:
-                current[cid] = await self._current_object(cid)
-            named = current[cid]
-            if str(name) == named:
-                continue
-            older = (
-                named is not None
-                and (parsed := ObjectName.parse(named)) is not None
-                and name.through < parsed.through
-            )
-            if older or now - mtime >= self.settings.orphan_age_s:
+                current[cid] = await self._current(cid)
+            state, named = current[cid]
+            if state == "snapshot":
+                assert named is not None
+                gone = name.through < named.through
+            else:
+                gone = state == "deleted" and now - mtime >= self.settings.orphan_age_s
+            if gone:
                 await self.objects.delete(name)
                 pruned.append(str(name))
         self.pruned += len(pruned)
         return pruned
 
-    async def _current_object(self, collection_id: str) -> str | None:
-        """The object the collection's snapshot record names (its first record, after the
-        rollup); None if the collection has none."""
+    async def _current(self, collection_id: str) -> tuple[str, ObjectName | None]:
+        """What the collection's first record says: ("snapshot", the object it names),
+        ("deleted", None) for a tombstone or no record, ("live", None) for a collection
+        never snapshotted, ("unknown", None) for a record this node cannot read."""
         first = await self.log.first_record(collection_id)
         if first is None:
-            return None
+            return "deleted", None
         try:
             record = decode_record(first[1]).record
         except RecordError:
-            return None
-        return record.object_name if isinstance(record, Snapshot) else None
+            return "unknown", None
+        if isinstance(record, Snapshot):
+            named = ObjectName.parse(record.object_name)
+            return ("snapshot", named) if named is not None else ("unknown", None)
+        return ("deleted", None) if isinstance(record, DeleteCollection) else ("live", None)

@@ -201,10 +201,13 @@ class LeaseManager:
 
     # -- fencing ------------------------------------------------------------------------------
 
-    def valid(self, stream_id: str) -> bool:
-        """May this node publish for the stream now? (cheap: a dict and the monotonic clock)"""
-        lease = self.held.get(stream_id)
-        return lease is not None and time.monotonic() < lease.valid_until
+    def valid(self, stream_id: str, lease: Lease | None = None) -> bool:
+        """May this node publish for the stream now (under ``lease``, when given: the one a
+        runner started with)? Cheap: a dict and the monotonic clock."""
+        held = self.held.get(stream_id)
+        if held is None or (lease is not None and held is not lease):
+            return False
+        return time.monotonic() < held.valid_until
 
     # -- lifecycle ----------------------------------------------------------------------------
 

@@ -94,6 +94,8 @@ class ClusterNode:
             region=context.settings.region,
             account_id=context.settings.account_id,
         )
+        for stale in store.directory.glob(".snapshot-*.tmp"):  # a snapshot cut short
+            stale.unlink(missing_ok=True)
         try:
             await asyncio.to_thread(claim_replica, store, self.log.stream, self.log.identity)
             objects = SnapshotObjects(self.log.js, s.snapshot_bucket, s.replicas)

@@ -66,6 +66,7 @@ class LeasedStreams:
         self.tasks: dict[str, asyncio.Task[str]] = {}
         self._stopping: set[asyncio.Task[Any]] = set()  # runners of lost leases, ending
         self._idle_task: asyncio.Task[None] | None = None
+        self._claiming: dict[str, asyncio.Lock] = {}
         self._closed = False
 
     async def ensure(self) -> None:
@@ -78,9 +79,14 @@ class LeasedStreams:
 
     async def claim(self, stream_id: str) -> None:
         """A publisher arrived here for an on-demand stream: run it here (its lease taken
-        now), or WhipError 409 naming the node that runs it (503: NATS cannot decide now)."""
-        if stream_id in self.tasks:
-            return
+        now), or WhipError 409 naming the node that runs it (503: NATS cannot decide now).
+        Claims of one stream run one at a time (two POSTs at once start one runner)."""
+        async with self._claiming.setdefault(stream_id, asyncio.Lock()):
+            if stream_id in self.tasks:
+                return
+            await self._claim(stream_id)
+
+    async def _claim(self, stream_id: str) -> None:
         try:
             holder = await self.leases.claim(stream_id)
         except ClusterError as exc:
@@ -97,22 +103,33 @@ class LeasedStreams:
         leases so the camera may publish to any node."""
         while True:
             await asyncio.sleep(self.timing.poll)
-            now = time.monotonic()
             for stream_id in [s for s in self.tasks if s in self.on_demand]:
-                runner = self.runners.get(stream_id)
-                idle_since = getattr(runner.source, "idle_since", None) if runner else None
-                if idle_since is None or now - idle_since < self.timing.bound:
-                    continue
-                log.info("%s: no publisher for %.0fs: stopping it and giving its lease back",
-                         stream_id, now - idle_since)
-                task = self.tasks.pop(stream_id)
-                self.runners.pop(stream_id, None)
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-                await self.leases.release(stream_id)
+                try:
+                    await self._give_back_if_idle(stream_id)
+                except Exception:
+                    log.exception("%s: giving back an idle stream failed", stream_id)
+
+    async def _give_back_if_idle(self, stream_id: str) -> None:
+        async with self._claiming.setdefault(stream_id, asyncio.Lock()):
+            runner = self.runners.get(stream_id)
+            idle_since = getattr(runner.source, "idle_since", None) if runner else None
+            if idle_since is None or time.monotonic() - idle_since < self.timing.bound:
+                return
+            task = self.tasks.pop(stream_id, None)
+            if task is None:
+                return  # ended or lost meanwhile
+            log.info("%s: no publisher for %.0fs: stopping it and giving its lease back",
+                     stream_id, time.monotonic() - idle_since)
+            self.runners.pop(stream_id, None)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await self.leases.release(stream_id)
 
     async def _acquired(self, stream_id: str) -> None:
-        runner = self.make_runner(stream_id, lambda: self.leases.valid(stream_id))
+        lease = self.leases.held[stream_id]
+        # Fenced by this lease, not the stream's: a runner still ending after its lease was
+        # lost never publishes under a lease taken later (by this node, again).
+        runner = self.make_runner(stream_id, lambda: self.leases.valid(stream_id, lease))
         self.runners[stream_id] = runner
         task = asyncio.create_task(runner.run(), name=f"stream:{stream_id}")
         self.tasks[stream_id] = task
