@@ -3,7 +3,7 @@
 Two in-process ``Runtime`` nodes (a and b) share one deployment with a WHIP stream on a
 real 3-server nats-server cluster (lease_s 3); a real aiortc publisher sends the test clip
 over real HTTP + WebRTC. A POST with a wrong token takes nothing; the node a publisher
-reaches claims the stream's lease and runs it; a second publisher at the other node gets
+reaches claims the stream's lease and runs it (two at once: one runs, one gets 409); a second publisher at the other node gets
 409 naming the first; once the first publisher has left for lease_s its node gives the
 lease back, and the camera then publishes to the other node. Frame records name the node;
 no two nodes publish at once.
@@ -86,9 +86,13 @@ async def test_a_whip_camera_runs_on_the_node_it_publishes_to(
         assert await intruder.start() == 401
         assert not b.leased.leases.held  # refused before any lease was taken
 
-        first = WhipPublisher(endpoint(b), TOKEN)
-        publishers.append(first)
-        assert await first.start() == 201, first.error
+        # two publishers reach b at once: one stream starts there, the second gets 409
+        pair = [WhipPublisher(endpoint(b), TOKEN), WhipPublisher(endpoint(b), TOKEN)]
+        publishers.extend(pair)
+        statuses = await asyncio.gather(*(p.start() for p in pair))
+        assert sorted(statuses) == [201, 409], [p.error for p in pair]
+        first = pair[statuses.index(201)]
+        assert "already has a publisher" in (pair[statuses.index(409)].error or "")
         await sub.wait(lambda: len(sub.frames) >= 5, 30, "frames from b")
         assert {f["StreamProcessorInformation"]["Node"] for f in sub.frames} == {"b"}
         assert "door" in b.leased.leases.held
