@@ -598,3 +598,33 @@ async def test_a_snapshot_behind_another_collections_records_is_loaded(
         await assert_same_answers(a, b, "x", rng)
     finally:
         await c.close()
+
+
+async def test_records_after_a_gap_wait_for_the_next_snapshot(
+    cluster: NatsCluster, nodes: tuple[Node, Node], tmp_path: Path
+) -> None:
+    """A node that missed records of a collection (rolled up before it read them) skips
+    the records that follow them instead of applying them to the wrong state, and the
+    collection's next snapshot brings it back."""
+    a, _ = nodes
+    rng = np.random.default_rng(12)
+    await a.collections.create_collection("g", face_model_version=MODEL)
+    await index_random(a, "g", rng, 3, 0)
+    c = await start_node(cluster, tmp_path / "c", a.log.stream, 2, "node-c")
+    await c.collections.catch_up()
+    await c.close()  # c holds g up to its 4th record
+    await index_random(a, "g", rng, 2, 3)
+    last = await a.log.last_subject_seq("g")
+    # records c never saw go (as a rollup by a node c cannot reach would remove them)
+    await a.nc.jetstream().purge_stream(a.log.stream, subject=a.log.subject("g"), seq=last)
+    c = await start_node(cluster, tmp_path / "c", a.log.stream, 2, "node-c")
+    try:
+        await c.collections.catch_up()
+        assert c.applier.stopped is None and c.applier.gaps_skipped == 1
+        assert len(await all_faces(c, "g")) == 3  # as it was: nothing applied on top
+        assert await a.compactor(min_records=1).snapshot("g") is not None
+        await c.collections.catch_up()
+        assert c.applier.snapshots_loaded == 1
+        await assert_same_answers(a, c, "g", rng)
+    finally:
+        await c.close()
