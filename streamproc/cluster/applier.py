@@ -4,14 +4,18 @@ The applier reads the stream with an ordered consumer (nats-py recreates it afte
 missed heartbeats or a server change) from the sequence after the store's position, and
 applies records in batches: each batch is one store transaction that also records the last
 sequence applied (``streamproc.store.replica``). A restarted node therefore resumes exactly
-where its store stopped, and a new node (empty store) rebuilds from sequence 1.
+where its store stopped, and a new node (empty store) rebuilds from what the log holds.
 
-A Snapshot record (:mod:`.snapshots`) replaces a collection's earlier records: a node that
-applied the log past the record the snapshot was taken at already holds that state and
-only advances; any other node streams the object to a temporary file beside its store and
-rebuilds the collection from it in one transaction with the record's sequence. If the
-object is gone because a newer snapshot replaced that record too, the record is skipped
-(the newer one follows in the stream).
+A Snapshot record (:mod:`.snapshots`) replaces a collection's earlier records. A replica
+that applied exactly the collection's records the snapshot captured (it keeps, per
+collection, the last record it applied: its log position counts every collection) only
+advances; any other node streams the object to a temporary file beside its store and
+rebuilds the collection from it, and the records the snapshot carries, in one transaction
+with the record's sequence. If the object is gone because a newer snapshot replaced that
+record too, the record is skipped (the newer one follows in the stream), and so are the
+collection's records until then: each names the collection's record it was decided
+against, and one that follows a record this node never applied would land on the wrong
+state.
 
 A record this node cannot apply (a newer record version, a face model it does not know,
 a decision that does not fit its store) stops the applier: it logs the sequence and the
