@@ -143,10 +143,16 @@ class Compactor:
         sizes = await asyncio.to_thread(self._face_counts)
         done = []
         for collection_id, records in sorted(counts.items()):
-            if collection_id in sizes and self.due(records, sizes[collection_id]):
-                result = await self.snapshot(collection_id)
-                if result is not None:
-                    done.append(result)
+            if collection_id not in sizes or not self.due(records, sizes[collection_id]):
+                continue
+            # Another node may have snapshotted it since the counts were read (every node
+            # looks, a jittered interval apart): look again right before the work.
+            if not self.due((await self.log.subject_counts()).get(collection_id, 0),
+                            sizes[collection_id]):
+                continue
+            result = await self.snapshot(collection_id)
+            if result is not None:
+                done.append(result)
         return done
 
     def _face_counts(self) -> dict[str, int]:
