@@ -28,6 +28,7 @@ import os
 import subprocess
 import threading
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -348,6 +349,14 @@ def test_kill_a_nats_server_under_load_loses_no_face_and_the_camera_runs_on(
         assert lobby["Snapshot"] is not None and shown["Snapshots"]["Objects"] >= 1
         assert {n["Node"] for n in shown["Nodes"]} == {"a", "b"}
         assert shown["Streams"] == [{"StreamId": "door", "Node": watch.frames[-1][1]}]
+        # ...and the other node's console says where the camera runs
+        runs_on = watch.frames[-1][1]
+        other = "a" if runs_on == "b" else "b"
+        deadline = time.monotonic() + 10
+        while f"on node {runs_on}" not in (page := urllib.request.urlopen(
+                f"{procs[other + '_url']}/console/", timeout=10).read().decode()):
+            assert time.monotonic() < deadline, page[-2000:]
+            time.sleep(0.2)
         print(f"\nkilled n{victim} ({holder}'s server, the camera's; leaders were "
               f"{leaders}); {holder} moved to n{moved_to}. Camera ran again on {resumed_on} "
               f"{camera_back:.2f}s after the kill (gap between records "

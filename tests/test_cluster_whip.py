@@ -3,10 +3,10 @@
 Two in-process ``Runtime`` nodes (a and b) share one deployment with a WHIP stream on a
 real 3-server nats-server cluster (lease_s 3); a real aiortc publisher sends the test clip
 over real HTTP + WebRTC. A POST with a wrong token takes nothing; the node a publisher
-reaches claims the stream's lease and runs it (two at once: one runs, one gets 409); a second publisher at the other node gets
-409 naming the first; once the first publisher has left for lease_s its node gives the
-lease back, and the camera then publishes to the other node. Frame records name the node;
-no two nodes publish at once.
+reaches claims the stream's lease and runs it (two at once: one runs, one gets 409); a
+second publisher at the other node gets 409 naming the first; once the first publisher
+has left for lease_s its node gives the lease back, and the camera then publishes to the
+other node. Frame records name the node; no two nodes publish at once.
 """
 
 from __future__ import annotations

@@ -238,3 +238,21 @@ async def test_stopping_the_runtime_ends_an_open_live_view_promptly(runtime: Run
             took = time.monotonic() - started
     assert took < 5, f"stopping took {took:.1f} s with a viewer connected"
     assert seen[-1]["status"] == "STOPPED"
+
+
+async def test_a_camera_another_node_runs_shows_that_node() -> None:
+    """In a cluster the console shows where a camera runs: the lease holder as the lease
+    polls see it, the status as that node publishes it; this node's own status wins."""
+    from streamproc.runtime.live import LiveStreams
+
+    live = LiveStreams(["door", "yard"])
+    live.on_remote_holder("door", "node-b")
+    door = live.stream("door")
+    assert door is not None and door.node == "node-b" and door.status == "CONNECTING"
+    live.on_remote_status("door", "node-b", "ONLINE", None)
+    door = live.stream("door")
+    assert door is not None and (door.node, door.status) == ("node-b", "ONLINE")
+    live.on_status("door", "CONNECTING", "lease acquired")  # the camera moved here
+    door = live.stream("door")
+    assert door is not None and door.node is None and door.status == "CONNECTING"
+    assert [s.node for s in live.streams()] == [None, None]

@@ -172,11 +172,15 @@ class LeaseManager:
         bucket: str = DEFAULT_BUCKET,
         replicas: int = 1,
         on_demand: Iterable[str] = (),
+        on_holder: Callable[[str, str | None], None] | None = None,
     ) -> None:
         self.js = js
         self.node = node
         self.incarnation = uuid.uuid4().hex  # this process: a restarted node is another one
         self.on_demand = frozenset(on_demand)  # taken by claim() only
+        #: Told which other node holds a stream this node polls for (None: nobody), on change.
+        self.on_holder = on_holder
+        self.holders: dict[str, str | None] = {}
         self.streams = [s for s in streams if s not in self.on_demand]  # polled for
         self.timing = timing
         self.bucket = bucket
@@ -421,7 +425,10 @@ class LeaseManager:
             self._free_since.pop(stream_id, None)  # held by someone (maybe a stale view)
             if entry.value == self._value and entry.revision is not None:
                 await self._take_back(stream_id, entry.revision)
+            else:
+                self._seen_holder(stream_id, json.loads(entry.value or b"{}").get("node"))
             return
+        self._seen_holder(stream_id, None)
         now = time.monotonic()
         since = self._free_since.setdefault(stream_id, now)
         score = _score(stream_id, self.node)
@@ -482,6 +489,13 @@ class LeaseManager:
         except Exception:
             return "another node"
         return str(json.loads(entry.value or b"{}").get("node", "another node"))
+
+    def _seen_holder(self, stream_id: str, node: object) -> None:
+        holder = node if isinstance(node, str) else None
+        if self.holders.get(stream_id) != holder:
+            self.holders[stream_id] = holder
+            if self.on_holder is not None:
+                self.on_holder(stream_id, holder)
 
     async def _take_back(self, stream_id: str, revision: int) -> None:
         """The key still holds this node's own lease (lost here when renewals failed, yet

@@ -50,6 +50,7 @@ class LeasedStreams:
         make_runner: RunnerFactory,
         runners: dict[str, StreamRunner],
         on_demand: list[str] | None = None,
+        on_holder: Callable[[str, str | None], None] | None = None,
     ) -> None:
         self.timing = LeaseTiming.of(cluster.lease_s)
         self.on_demand = set(on_demand or ())
@@ -59,7 +60,7 @@ class LeasedStreams:
             js, cluster.node, stream_ids, self.timing,
             on_acquired=self._acquired, on_lost=self._lost,
             bucket=cluster.lease_bucket, replicas=cluster.replicas,
-            on_demand=self.on_demand,
+            on_demand=self.on_demand, on_holder=on_holder,
         )
         self.make_runner = make_runner
         self.runners = runners  # the runtime's: the streams running on this node now

@@ -63,6 +63,7 @@ class StreamState:
     fps: float  # analysed frames a second, recently
     latency_ms: float | None  # the last frame's capture → publish
     frames: int  # analysed frames
+    node: str | None = None  # in a cluster: the other node running it (its status is that node's)
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,7 @@ class _Stream:
     recent: deque[LiveFrame] = field(default_factory=lambda: deque(maxlen=KEPT_FRAMES))
     viewers: set[_Viewer] = field(default_factory=set)
     stats: StreamStats | None = None
+    node: str | None = None
 
 
 class LiveStreams:
@@ -214,7 +216,7 @@ class LiveStreams:
         latency = None
         if s.stats is not None and s.stats.analysed:
             latency = s.stats.last_latency_ms
-        return StreamState(s.id, s.status, s.reason, s.since, fps, latency, s.frames)
+        return StreamState(s.id, s.status, s.reason, s.since, fps, latency, s.frames, s.node)
 
     # -- the event sink (on the event loop) ------------------------------------------------
 
@@ -222,11 +224,33 @@ class LiveStreams:
         """Visitor events are the visit history's business, not the live view's."""
 
     def on_status(self, stream_id: str, status: str, reason: str | None) -> None:
+        self._set_status(stream_id, status, reason, None)
+
+    def on_remote_status(self, stream_id: str, node: str, status: str, reason: str | None) -> None:
+        """A cluster's other node runs the stream: its status, as that node published it."""
+        self._set_status(stream_id, status, reason, node)
+
+    def on_remote_holder(self, stream_id: str, node: str | None) -> None:
+        """In a cluster: ``node`` (None: no node) holds the lease of a stream this node does
+        not run (its status comes with that node's status messages)."""
+        with self._lock:
+            found = self._streams.get(stream_id)
+            if found is None or found.node == node:
+                return
+            found.node = node
+            found.version += 1
+            viewers = list(found.viewers)
+        for viewer in viewers:
+            viewer.wake()
+
+    def _set_status(self, stream_id: str, status: str, reason: str | None,
+                    node: str | None) -> None:
         with self._lock:
             found = self._streams.get(stream_id)
             if found is None:
                 return
             found.status, found.reason, found.since = status, reason, time.time()
+            found.node = node
             found.version += 1
             if status != "ONLINE":
                 found.first_tap = None  # the rate restarts with the next frames

@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 from nats import errors as nats_errors
+from nats.aio.msg import Msg
 
 from streamproc.engine import Engine
 from streamproc.history import HistorySink, VisitHistory
@@ -29,6 +30,7 @@ from streamproc.runtime.stream import StreamRunner
 from streamproc.settings import Settings
 from streamproc.sources import Source, create_source, register_source
 from streamproc.sources.registry import source_scheme
+from streamproc.transport.codec import detect_codec
 from streamproc.transport.nats_server import EmbeddedNatsServer, MqttListener
 from streamproc.transport.publisher import Publisher
 from streamproc.transport.service import RekognitionService
@@ -277,8 +279,12 @@ class Runtime:
             self.leased = LeasedStreams(
                 self.publisher.nc, cluster, [s.id for s in self.deployment.streams],
                 self._runner, self.streams, on_demand=[s.id for s in pushed],
+                on_holder=self.live.on_remote_holder if self.live is not None else None,
             )
             await self.leased.ensure()
+            if self.live is not None:  # the console shows cameras other nodes run
+                await self.publisher.nc.subscribe("streamproc.*.status",
+                                                  cb=self._remote_status)
             if self.whip is not None:  # a WHIP stream starts on the node its camera POSTs to
                 for stream in pushed:
                     assert stream.whip is not None
@@ -287,6 +293,22 @@ class Runtime:
         else:
             for stream in self.deployment.streams:
                 self.streams[stream.id] = self._runner(stream.id)
+
+    async def _remote_status(self, msg: Msg) -> None:
+        """A status message of a stream another node of the cluster runs: the console's."""
+        cluster, live, leased = self.deployment.cluster, self.live, self.leased
+        if cluster is None or live is None or leased is None:
+            return
+        try:
+            payload = detect_codec(msg.data, msg.headers).decode(msg.data)
+            node, stream_id = payload.get("Node"), payload.get("StreamName")
+            status, reason = str(payload.get("Status", "")), payload.get("Reason")
+        except Exception:  # not a status message of ours: nothing to show
+            return
+        if not isinstance(node, str) or node == cluster.node or stream_id in leased.tasks:
+            return
+        live.on_remote_status(str(stream_id), node, status,
+                              reason if isinstance(reason, str) else None)
 
     def _runner(self, stream_id: str, fence: Callable[[], bool] | None = None) -> StreamRunner:
         i = next(i for i, s in enumerate(self.deployment.streams) if s.id == stream_id)

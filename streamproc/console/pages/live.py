@@ -59,7 +59,8 @@ def _refused(console: Console, request: web.Request, refused: _Refused) -> web.R
 def state_json(state: StreamState) -> dict[str, Any]:
     return {"status": state.status, "reason": state.reason, "since": state.since,
             "fps": round(state.fps, 2), "frames": state.frames,
-            "latency_ms": round(state.latency_ms, 1) if state.latency_ms is not None else None}
+            "latency_ms": round(state.latency_ms, 1) if state.latency_ms is not None else None,
+            "node": state.node}
 
 
 def frame_json(frame: LiveFrame) -> dict[str, Any]:

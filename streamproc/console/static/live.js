@@ -11,6 +11,7 @@ const overlay = document.getElementById("live-overlay");
 const waiting = document.getElementById("live-waiting");
 const statusEl = document.getElementById("live-status");
 const reasonEl = document.getElementById("live-reason");
+const nodeEl = document.getElementById("live-node");
 const fpsEl = document.getElementById("live-fps");
 const latencyEl = document.getElementById("live-latency");
 const framesEl = document.getElementById("live-frames");
@@ -90,10 +91,15 @@ function showState(update) {
     statusEl.className = `status status-${status}`;
   }
   reasonEl.textContent = update.reason && update.status !== "ONLINE" ? update.reason : "";
+  // In a cluster, another node may run the camera: its live view is on that node's console.
+  nodeEl.textContent = update.node ? `on node ${update.node}: its live view is on that node` : "";
   fpsEl.textContent = `${Number(update.fps || 0).toFixed(1)} fps`;
   latencyEl.textContent = update.latency_ms == null ? "–" : `${Math.round(update.latency_ms)} ms`;
   framesEl.textContent = String(update.frames ?? "");
-  if (update.status === "STOPPED" || update.status === "OFFLINE") {
+  if (update.node) {
+    waiting.hidden = false;
+    waiting.textContent = `This camera runs on node ${update.node}: open that node's console to watch it.`;
+  } else if (update.status === "STOPPED" || update.status === "OFFLINE") {
     waiting.hidden = false;
     waiting.textContent = update.status === "STOPPED" ? "The camera stopped." : "The camera is offline; reconnecting…";
   } else if (img.hidden) {
