@@ -31,7 +31,7 @@ async def _connect(args: argparse.Namespace, name: str) -> Any:
 
 async def _status(args: argparse.Namespace) -> int:
     from streamproc.cluster.log import CollectionLog, LogSettings
-    from streamproc.cluster.node import NodeSettings
+    from streamproc.cluster.snapshots import snapshot_bucket
     from streamproc.cluster.status import cluster_status
 
     nc = await _connect(args, "streamproc-status")
@@ -42,8 +42,8 @@ async def _status(args: argparse.Namespace) -> int:
             await js.stream_info(args.log_stream)
         except Exception:
             raise ValueError(f"no collection log {args.log_stream} on this cluster") from None
-        bucket = NodeSettings(node="status", log_stream=args.log_stream).snapshot_bucket
-        status = await cluster_status(js, log, bucket, args.lease_bucket)
+        status = await cluster_status(js, log, snapshot_bucket(args.log_stream),
+                                      args.lease_bucket)
     finally:
         await nc.close()
     print_json(status.as_dict())

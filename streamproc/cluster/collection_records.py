@@ -1,11 +1,11 @@
 """The records that rebuild one collection exactly as a store holds it.
 
-Used to seed the log from a single-node store (:mod:`.seed`) and to write a collection's
-snapshot (:mod:`.snapshots`): a CreateCollection record (the creation time kept), then one
-IndexFaces record per stored image, in indexing order, carrying the store's own FaceIds,
-ImageIds, boxes, confidences, FaceDetails and float32 vectors bit for bit. Deleted faces
-are simply absent. Reading is lazy (a cursor), so a million-face collection is never in
-memory at once.
+Used to write a collection's snapshot (:mod:`.snapshots`; seeding the log from a
+single-node store, :mod:`.seed`, writes one per collection): a CreateCollection record (the
+creation time kept), then one IndexFaces record per stored image, in indexing order,
+carrying the store's own FaceIds, ImageIds, boxes, confidences, FaceDetails and float32
+vectors bit for bit. Deleted faces are simply absent. Reading is lazy (a cursor), so a
+million-face collection is never in memory at once.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ from .applier import LogApplier
 from .collections import ReplicatedCollections
 from .compactor import Compactor, CompactorSettings
 from .log import DEFAULT_STREAM, CollectionLog, LogSettings
-from .snapshots import SnapshotObjects
+from .snapshots import SnapshotObjects, snapshot_bucket
 from .store import ReplicatedStore
 
 __all__ = ["ClusterNode", "NodeSettings"]
@@ -63,7 +63,7 @@ class NodeSettings:
     @property
     def snapshot_bucket(self) -> str:
         """The object store bucket of the log's snapshots."""
-        return f"{self.log_stream}_SNAPSHOTS"
+        return snapshot_bucket(self.log_stream)
 
 
 class ClusterNode:

@@ -278,7 +278,7 @@ def decode_record(data: bytes) -> Envelope:
         delta = b["delta"]
         if not isinstance(delta, list) or not all(isinstance(d, bytes) for d in delta):
             raise RecordError("Snapshot.delta must be a list of records")
-        base = _count(b["base"], "base", minimum=1)
+        base = _count(b["base"], "base")  # 0: a seed, the collection's first record
         record = Snapshot(
             _str(b["collection"], "collection"),
             model,

@@ -1,11 +1,14 @@
 """Seed the collection log once from an existing single-node store (``streamproc cluster
 seed``; README, Scaling out).
 
-Each collection becomes a CreateCollection record (its creation time kept), then one
-IndexFaces record per stored image, in indexing order, carrying the store's own FaceIds,
-ImageIds, boxes, confidences, FaceDetails and float32 vectors bit for bit: a node that
-rebuilds from the log answers exactly as the single-node store did (same FaceIds, same
-similarities). Deleted faces are simply absent. The source store is only read.
+Each collection becomes one snapshot (:mod:`.snapshots`): the records that rebuild it
+exactly as the store holds it (its creation time, the store's own FaceIds, ImageIds,
+boxes, confidences, FaceDetails and float32 vectors bit for bit) in an object of the log's
+snapshot store, and one Snapshot record naming it as the collection's first record. A node
+that rebuilds from the log answers exactly as the single-node store did (same FaceIds, same
+similarities), and a million faces go in one object rather than a million records. Deleted
+faces are simply absent. The source store is only read (the files are written to a
+temporary directory).
 
 Seeding is refused when the log already holds a record (seeding twice, or over a cluster
 that already took writes, would duplicate or collide), and when the store is itself a
@@ -14,21 +17,20 @@ cluster node's replica.
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
+import tempfile
 import time
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from streamproc.store import CollectionStore
 
-from .collection_records import collection_records
 from .errors import ClusterError
 from .log import CollectionLog
-from .records import CreateCollection, IndexFaces, Record, encode_record
+from .records import Snapshot
+from .snapshots import ObjectName, SnapshotObjects, snapshot_bucket, write_snapshot
 
-__all__ = ["SeedSummary", "seed_log", "store_records"]
+__all__ = ["SeedSummary", "seed_log"]
 
 SEED_WRITER = "seed"
 
@@ -49,25 +51,10 @@ class SeedSummary:
             "Images": self.images,
             "Faces": self.faces,
             "Records": self.records,
-            "RecordBytes": self.bytes,
+            "SnapshotBytes": self.bytes,
             "LastSequence": self.last_seq,
             "Seconds": round(self.seconds, 3),
         }
-
-
-def store_records(store: CollectionStore) -> Iterator[Record]:
-    """The records that rebuild ``store``'s collections, in order (reads one collection
-    at a time)."""
-    with store._read() as conn:
-        if conn.execute("SELECT 1 FROM log_applied").fetchone() is not None:
-            raise ClusterError(
-                f"{store.directory} is already a cluster node's replica: its collections are "
-                "in the log already; there is nothing to seed from it"
-            )
-        names = [r[0] for r in conn.execute("SELECT name FROM collections ORDER BY id")]
-    for name in names:
-        with store._read() as conn, contextlib.suppress(KeyError):  # deleted meanwhile
-            yield from collection_records(conn, name)
 
 
 async def seed_log(store_dir: Path, log: CollectionLog) -> SeedSummary:
@@ -85,26 +72,40 @@ async def seed_log(store_dir: Path, log: CollectionLog) -> SeedSummary:
     if not (store_dir / "streamproc.db").is_file():
         raise ClusterError(f"{store_dir} holds no streamproc store (streamproc.db)")
     summary = SeedSummary()
+    objects = SnapshotObjects(log.js, snapshot_bucket(log.stream), log.settings.replicas)
     store = CollectionStore(store_dir)
     try:
-        last: dict[str, int] = {}
-        for record in store_records(store):
-            cid = record.collection_id
-            if isinstance(record, CreateCollection):
+        names = await asyncio.to_thread(_collection_names, store)
+        with tempfile.TemporaryDirectory(prefix="streamproc-seed-") as tmp:
+            for name in names:
+                path = Path(tmp) / "snapshot"
+                written = await asyncio.to_thread(write_snapshot, store, name, path)
+                if written is None:
+                    continue  # deleted meanwhile
+                object_name = ObjectName(name, 0, SEED_WRITER)
+                size = await objects.put(object_name, path)
+                record = Snapshot(name, written.face_model_version, str(object_name), 0, 0,
+                                  written.images, written.faces, size)
+                seq = await log.publish(record, record_id=f"seed:{object_name}",
+                                        writer=SEED_WRITER, expected_subject_seq=0,
+                                        rollup=True)
                 summary.collections += 1
-            elif isinstance(record, IndexFaces):
-                summary.images += 1
-                summary.faces += len(record.faces)
-            summary.bytes += len(encode_record(record, record_id=str(uuid.uuid4()),
-                                               writer=SEED_WRITER))
-            seq = await log.publish(
-                record, record_id=str(uuid.uuid4()), writer=SEED_WRITER,
-                expected_subject_seq=last.get(cid, 0),
-            )
-            last[cid] = seq
-            summary.records += 1
-            summary.last_seq = seq
+                summary.images += written.images
+                summary.faces += written.faces
+                summary.bytes += size
+                summary.records += 1
+                summary.last_seq = seq
     finally:
         store.close()
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _collection_names(store: CollectionStore) -> list[str]:
+    with store._read() as conn:
+        if conn.execute("SELECT 1 FROM log_applied").fetchone() is not None:
+            raise ClusterError(
+                f"{store.directory} is already a cluster node's replica: its collections are "
+                "in the log already; there is nothing to seed from it"
+            )
+        return [r[0] for r in conn.execute("SELECT name FROM collections ORDER BY id")]

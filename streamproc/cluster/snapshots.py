@@ -42,6 +42,7 @@ from .subjects import decode_collection_id, encode_collection_id
 
 __all__ = [
     "SNAPSHOT_FORMAT",
+    "snapshot_bucket",
     "ObjectName",
     "SnapshotFile",
     "SnapshotMissing",
@@ -55,6 +56,11 @@ log = logging.getLogger(__name__)
 SNAPSHOT_FORMAT = "streamproc-collection-snapshot/1"
 _NAME = re.compile(r"^([A-Za-z0-9_\-]+)/(\d+)-([A-Za-z0-9_\-]+)$")
 _INNER_WRITER = "snapshot"
+
+
+def snapshot_bucket(log_stream: str) -> str:
+    """The object store bucket of a collection log's snapshots."""
+    return f"{log_stream}_SNAPSHOTS"
 
 
 class SnapshotMissing(Exception):
