@@ -147,10 +147,10 @@ class Compactor:
                 continue
             # Another node may have snapshotted it since the counts were read (every node
             # looks, a jittered interval apart): look again right before the work.
-            if not self.due((await self.log.subject_counts()).get(collection_id, 0),
-                            sizes[collection_id]):
+            records = (await self.log.subject_counts()).get(collection_id, 0)
+            if not self.due(records, sizes[collection_id]):
                 continue
-            result = await self.snapshot(collection_id)
+            result = await self.snapshot(collection_id, records_before=records)
             if result is not None:
                 done.append(result)
         return done
@@ -164,11 +164,14 @@ class Compactor:
 
     # -- one snapshot ---------------------------------------------------------------------
 
-    async def snapshot(self, collection_id: str) -> SnapshotResult | None:
+    async def snapshot(
+        self, collection_id: str, *, records_before: int | None = None
+    ) -> SnapshotResult | None:
         """Snapshot the collection now; None if it is gone (or was deleted or snapshotted by
         another node meanwhile, or the writes during it would not fit one record)."""
         started = time.monotonic()
-        counts = await self.log.subject_counts()
+        if records_before is None:  # for the result only: the caller may know it already
+            records_before = (await self.log.subject_counts()).get(collection_id, 0)
         base = await self.log.last_subject_seq(collection_id)
         if base == 0:
             return None
@@ -235,7 +238,7 @@ class Compactor:
             return None
         self.snapshots += 1
         result = SnapshotResult(
-            collection_id, seq, base, through, counts.get(collection_id, 0), len(delta),
+            collection_id, seq, base, through, records_before, len(delta),
             written.images, written.faces, size, time.monotonic() - started,
         )
         result.pruned = await self.prune(collection_id)
